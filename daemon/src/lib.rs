@@ -1,0 +1,1 @@
+//! spidd: the SPID capture station daemon.

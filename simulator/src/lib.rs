@@ -1,0 +1,2 @@
+//! The station's test double world: synthetic fingerprints and faces, simulated devices that
+//! implement the `drivers` traits, and a fake SPID Server speaking the upstream API.

@@ -1,2 +1,6 @@
 //! The station's test double world: synthetic fingerprints and faces, simulated devices that
 //! implement the `drivers` traits, and a fake SPID Server speaking the upstream API.
+
+pub mod face;
+pub mod fingerprint;
+pub mod server;

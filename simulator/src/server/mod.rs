@@ -1,0 +1,1 @@
+//! The fake SPID Server. (Being written.)

@@ -97,6 +97,9 @@ pub enum CaptureFailure {
     QualityTooLow,
     Timeout,
     Cancelled,
+    /// The operator's enrollment could not be uploaded (Operator Enroll only). Not among the
+    /// contract's capture failure codes; it reuses the contract's error code for the upstream.
+    ServerUnavailable,
 }
 
 impl CaptureFailure {
@@ -107,16 +110,22 @@ impl CaptureFailure {
             CaptureFailure::QualityTooLow => "QUALITY_TOO_LOW",
             CaptureFailure::Timeout => "TIMEOUT",
             CaptureFailure::Cancelled => "CANCELLED",
+            CaptureFailure::ServerUnavailable => "SERVER_UNAVAILABLE",
         }
     }
 
     pub fn message(self) -> &'static str {
         match self {
-            CaptureFailure::DeviceUnavailable => "The capture device is absent or was disconnected.",
+            CaptureFailure::DeviceUnavailable => {
+                "The capture device is absent or was disconnected."
+            }
             CaptureFailure::DeviceError => "The capture device reported an error.",
             CaptureFailure::QualityTooLow => "No attempt reached the required quality.",
             CaptureFailure::Timeout => "Nothing was presented to the device in time.",
             CaptureFailure::Cancelled => "The capture was cancelled.",
+            CaptureFailure::ServerUnavailable => {
+                "The SPID server did not take the operator's biometrics; run Operator Enroll again."
+            }
         }
     }
 }

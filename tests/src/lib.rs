@@ -1,1 +1,1 @@
-//! Shared helpers for the end-to-end tests live in `tests/tests/`.
+//! End-to-end tests and benchmarks of spidd live in `tests/e2e/` and `benches/`; this library is empty.

@@ -1,0 +1,263 @@
+//! Wiring: configuration → outbox, upstream, devices, flow → the local API; and the shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::api::{self, AppState};
+use crate::capture::{CaptureContext, DeviceStates, OperatorTemplates};
+use crate::config::{self, Config, ConfigError, ImageFormat};
+use crate::courier::{Courier, RetryPolicy};
+use crate::link::Link;
+use crate::outbox::Outbox;
+use crate::runtime::payload::SampleFormat;
+use crate::runtime::{Flow, Services};
+use crate::simulate::Simulation;
+use crate::upstream::UpstreamClient;
+
+/// Command-line choices that override or extend the configuration file.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub config: Option<PathBuf>,
+    pub simulate: bool,
+    pub listen: Option<SocketAddr>,
+    pub sim_control: Option<SocketAddr>,
+    pub upstream: Option<String>,
+    pub data_dir: Option<PathBuf>,
+}
+
+/// The default address of the simulator control API.
+pub const DEFAULT_SIM_CONTROL: &str = "127.0.0.1:19981";
+/// Largest face JPEG sent upstream.
+const FACE_JPEG_MAX: usize = 800 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("cannot open the database {path}: {reason}")]
+    Outbox { path: PathBuf, reason: String },
+    #[error("cannot set up the SPID server client: {0}")]
+    Upstream(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot start the simulator: {0}")]
+    Simulator(String),
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn init_logging(config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("SPIDD_LOG").unwrap_or_else(|_| EnvFilter::new(&config.log.level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match config.log.format {
+        config::LogFormat::Json => builder.json().try_init(),
+        config::LogFormat::Text => builder.try_init(),
+    };
+}
+
+fn load_config(options: &Options) -> Result<Config, ConfigError> {
+    let path = options.config.clone().or_else(|| {
+        let default = PathBuf::from(config::DEFAULT_PATH);
+        default.exists().then_some(default)
+    });
+    let mut config = Config::load(path.as_deref())?;
+    if let Some(listen) = options.listen {
+        config.api.listen = listen;
+    }
+    if let Some(url) = &options.upstream {
+        config.upstream.url = url.trim_end_matches('/').to_string();
+    }
+    if let Some(dir) = &options.data_dir {
+        config.outbox.data_dir = dir.clone();
+    }
+    Ok(config)
+}
+
+/// A started station: where it listens, and how to stop it.
+pub struct Running {
+    pub api_addr: SocketAddr,
+    pub sim_control_addr: Option<SocketAddr>,
+    pub upstream_url: String,
+    pub data_dir: PathBuf,
+    stop_tx: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    simulation: Option<Simulation>,
+}
+
+impl Running {
+    /// Stops accepting requests, lets in-flight ones finish, and waits for the tasks.
+    pub async fn stop(self) {
+        info!("shutting down");
+        let _ = self.stop_tx.send(true);
+        for task in self.tasks {
+            if let Err(e) = task.await {
+                warn!(error = %e, "a task failed while stopping");
+            }
+        }
+        if let Some(sim) = self.simulation {
+            sim.stop().await;
+        }
+    }
+}
+
+/// Runs the station until `shutdown` resolves.
+pub async fn run(options: Options, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), AppError> {
+    let running = start(options).await?;
+    println!("spidd: local API on http://{}{}", running.api_addr, api::BASE_PATH);
+    if let Some(addr) = running.sim_control_addr {
+        println!("spidd: simulator control API on http://{addr}");
+    }
+    println!("spidd: SPID server {}", running.upstream_url);
+    println!("spidd: data directory {}", running.data_dir.display());
+    shutdown.await;
+    running.stop().await;
+    Ok(())
+}
+
+/// Starts the station and returns once the local API accepts connections.
+pub async fn start(options: Options) -> Result<Running, AppError> {
+    let mut config = load_config(&options)?;
+    init_logging(&config);
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    let simulation = if options.simulate {
+        let control = options.sim_control.unwrap_or_else(|| DEFAULT_SIM_CONTROL.parse().expect("valid address"));
+        Some(Simulation::start(&mut config, &options, control, stop_rx.clone()).await?)
+    } else {
+        None
+    };
+    let password = match &simulation {
+        Some(sim) if options.upstream.is_none() => Some(sim.upstream_password()),
+        _ => config.upstream.read_password()?,
+    };
+
+    let db_path = config.outbox.database_path();
+    if let Some(dir) = db_path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| AppError::Outbox { path: db_path.clone(), reason: e.to_string() })?;
+    }
+    let outbox = {
+        let path = db_path.clone();
+        tokio::task::spawn_blocking(move || Outbox::open(&path))
+            .await
+            .map_err(|e| AppError::Outbox { path: db_path.clone(), reason: e.to_string() })?
+            .map_err(|e| AppError::Outbox { path: db_path.clone(), reason: e.to_string() })?
+    };
+    let upstream = Arc::new(
+        UpstreamClient::new(&config.upstream, password).map_err(|e| AppError::Upstream(e.to_string()))?,
+    );
+    let courier = Arc::new(Courier::new(
+        outbox.clone(),
+        upstream.clone(),
+        RetryPolicy {
+            initial: config.outbox.retry_initial,
+            max: config.outbox.retry_max,
+            concurrency: config.outbox.resend_concurrency,
+        },
+    ));
+
+    let devices = match &simulation {
+        Some(sim) => sim.devices(),
+        None => crate::devices::detect(&config.devices),
+    };
+    for info in devices.infos() {
+        info!(kind = info.kind.as_str(), driver = %info.driver, address = %info.address, "device");
+    }
+    let operators = Arc::new(OperatorTemplates::default());
+    let capture = Arc::new(CaptureContext {
+        devices,
+        operators: operators.clone(),
+        faces: Arc::new(biometrics::face::FaceChecker::new(biometrics::face::FaceCheckConfig::default())),
+        camera_resolution: (640, 480),
+        face_threshold: config.capture.face_quality_threshold,
+        states: DeviceStates::default(),
+    });
+    let services = Arc::new(Services {
+        upstream: upstream.clone(),
+        outbox: outbox.clone(),
+        courier: courier.clone(),
+        capture: capture.clone(),
+        operators,
+        format: match config.capture.format {
+            ImageFormat::Png => SampleFormat::Png,
+            ImageFormat::Wsq => SampleFormat::Wsq,
+        },
+        face_jpeg_max: FACE_JPEG_MAX,
+    });
+    let flow = Flow::start(config.flow_config(), services);
+
+    let token = match &config.api.token_file {
+        Some(path) => Some(Arc::<str>::from(
+            std::fs::read_to_string(path)
+                .map_err(|e| ConfigError::Invalid {
+                    key: "api.token_file".to_string(),
+                    expected: "a readable file holding the bearer token".to_string(),
+                    got: format!("{} ({e})", path.display()),
+                })?
+                .trim(),
+        )),
+        None => None,
+    };
+    let state = AppState {
+        flow,
+        outbox,
+        courier: courier.clone(),
+        upstream: upstream.clone(),
+        capture,
+        link: Arc::new(Link::new(upstream)),
+        token,
+    };
+
+    let listener = TcpListener::bind(config.api.listen)
+        .await
+        .map_err(|source| AppError::Bind { addr: config.api.listen, source })?;
+    let local = listener.local_addr().map_err(|source| AppError::Bind { addr: config.api.listen, source })?;
+    info!(listen = %local, base = api::BASE_PATH, simulate = options.simulate, "spidd ready");
+    let retry = tokio::spawn(courier.clone().run_retry_loop(wait_stop(stop_rx.clone())));
+    let server = axum::serve(listener, api::router(state)).with_graceful_shutdown(wait_stop(stop_rx.clone()));
+    let server = tokio::spawn(async move {
+        if let Err(e) = server.await {
+            warn!(error = %e, "the local API server failed");
+        }
+    });
+    Ok(Running {
+        api_addr: local,
+        sim_control_addr: simulation.as_ref().map(Simulation::control_addr),
+        upstream_url: config.upstream.url.clone(),
+        data_dir: config.outbox.data_dir.clone(),
+        stop_tx,
+        tasks: vec![server, retry],
+        simulation,
+    })
+}
+
+/// Resolves when the stop flag is raised.
+pub async fn wait_stop(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}

@@ -1,0 +1,360 @@
+//! The station's durable store (SQLite, `<data_dir>/spidd.db`): the outbox of client
+//! transactions awaiting or past delivery, their delivery attempts, and operators' biometrics.
+//!
+//! Synchronous by design; async callers wrap calls in `spawn_blocking`. One connection behind
+//! a mutex: writes are small and the station serves one operator, so there is no contention
+//! worth a pool.
+
+mod operators;
+mod schema;
+mod transactions;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, ErrorCode};
+use state_machine::{Cpf, Finger, Millis, Mode};
+
+pub use operators::StoredOperator;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    /// Disk full, read-only, I/O failure, cannot open: the API answers 507 STORAGE_UNAVAILABLE.
+    #[error("the outbox storage {path} is unavailable: {source}")]
+    Storage {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("the outbox database {path} is corrupt: {detail}")]
+    Corrupt { path: PathBuf, detail: String },
+    #[error(
+        "the outbox database {path} has schema version {found}; this spidd knows up to {known}"
+    )]
+    NewerSchema {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error("cannot create the outbox directory {path}: {source}")]
+    Directory {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The same (CPF, timestamp) is already stored: the same transaction, under `id`.
+    #[error("this transaction is already in the outbox as {id}")]
+    Duplicate { id: String },
+    #[error("transaction {id} is {state}; it cannot become {to}")]
+    InvalidTransition {
+        id: String,
+        state: TxState,
+        to: TxState,
+    },
+    #[error("no transaction {0} in the outbox")]
+    NotFound(String),
+    #[error("the outbox only holds ENROLL and VERIFY transactions, not {0}")]
+    Mode(&'static str),
+    #[error("outbox database error: {0}")]
+    Database(rusqlite::Error),
+}
+
+impl OutboxError {
+    /// The disk, not the data: worth reporting as storage unavailable (507).
+    pub fn is_storage(&self) -> bool {
+        matches!(
+            self,
+            OutboxError::Storage { .. } | OutboxError::Directory { .. }
+        )
+    }
+}
+
+/// Where a transaction is in its delivery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TxState {
+    /// Waiting for (another) attempt; nothing reached the server, or the server failed.
+    Pending,
+    /// An attempt is under way.
+    Sending,
+    /// The server holds it; `tguid` is its id.
+    Delivered,
+    /// The server refused it as invalid (4xx); kept for the technician.
+    Rejected,
+    /// An attempt may have reached the server; the next attempt first asks the server.
+    Ambiguous,
+}
+
+impl TxState {
+    pub const ALL: [TxState; 5] = [
+        TxState::Pending,
+        TxState::Sending,
+        TxState::Delivered,
+        TxState::Rejected,
+        TxState::Ambiguous,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TxState::Pending => "PENDING",
+            TxState::Sending => "SENDING",
+            TxState::Delivered => "DELIVERED",
+            TxState::Rejected => "REJECTED",
+            TxState::Ambiguous => "AMBIGUOUS",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TxState> {
+        TxState::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// Still owed to the server.
+    pub fn is_undelivered(self) -> bool {
+        matches!(
+            self,
+            TxState::Pending | TxState::Sending | TxState::Ambiguous
+        )
+    }
+}
+
+impl fmt::Display for TxState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A transaction to store. `payload` is the JSON `UserTransactionRequest` body exactly as it
+/// will be sent; `summary` is the station's own record (no images) for the JSON report.
+#[derive(Clone)]
+pub struct NewTransaction {
+    pub mode: Mode,
+    pub cpf: Cpf,
+    pub operator: Cpf,
+    /// Capture time (epoch ms): with the CPF, the transaction's identity upstream.
+    pub timestamp: Millis,
+    pub payload: Vec<u8>,
+    pub summary: serde_json::Value,
+}
+
+impl fmt::Debug for NewTransaction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewTransaction")
+            .field("mode", &self.mode)
+            .field("cpf", &self.cpf)
+            .field("timestamp", &self.timestamp)
+            .field("payload", &format_args!("<{} bytes>", self.payload.len()))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A stored transaction without its payload.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredTransaction {
+    /// The station's id (UUID v4), made at enqueue, never changed.
+    pub id: String,
+    pub mode: Mode,
+    pub cpf: Cpf,
+    pub operator: Cpf,
+    pub timestamp: Millis,
+    pub created_at: Millis,
+    pub state: TxState,
+    /// Send attempts started (deduplication checks not counted).
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub next_attempt_at: Millis,
+    /// The server's id, once known.
+    pub tguid: Option<String>,
+    pub result_status: Option<String>,
+    pub result_message: Option<String>,
+    pub result_at: Option<Millis>,
+    pub delivered_at: Option<Millis>,
+    pub summary: serde_json::Value,
+}
+
+/// One recorded attempt (or deduplication check, or crash recovery) of a transaction.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeliveryAttempt {
+    pub at: Millis,
+    /// `DELIVERED`, `DEDUPLICATED`, `PENDING`, `AMBIGUOUS`, `REJECTED`.
+    pub outcome: String,
+    pub error: Option<String>,
+}
+
+/// The store. Cheap to clone; all clones share one connection.
+#[derive(Clone)]
+pub struct Outbox {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Outbox")
+            .field("path", &self.inner.path)
+            .finish()
+    }
+}
+
+/// Inside a store call: SQLite errors are sorted by [`Outbox::classify`] once, at the end.
+enum Failure {
+    Sql(rusqlite::Error),
+    Outbox(OutboxError),
+}
+
+impl From<rusqlite::Error> for Failure {
+    fn from(e: rusqlite::Error) -> Self {
+        Failure::Sql(e)
+    }
+}
+
+impl From<OutboxError> for Failure {
+    fn from(e: OutboxError) -> Self {
+        Failure::Outbox(e)
+    }
+}
+
+/// The wall clock in epoch milliseconds: when rows are written and attempts happen.
+pub fn now_millis() -> Millis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as Millis)
+}
+
+impl Outbox {
+    /// Opens (creating the file and its directory when absent) and checks the database:
+    /// `quick_check` must pass, migrations are applied, and rows left `SENDING` by a crash
+    /// become `AMBIGUOUS` (the request may have reached the server).
+    pub fn open(path: impl AsRef<Path>) -> Result<Outbox, OutboxError> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| OutboxError::Directory {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let classify = |e| classify(&path, e);
+        let mut conn = Connection::open(&path).map_err(classify)?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(classify)?;
+        quick_check(&conn, &path).map_err(|f| unwrap_failure(&path, f))?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(classify)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(path = %path.display(), journal_mode = %mode, "the outbox could not switch to WAL");
+        }
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+            .map_err(classify)?;
+        schema::migrate(&mut conn).map_err(|e| match e {
+            schema::MigrateError::Newer(found) => OutboxError::NewerSchema {
+                path: path.clone(),
+                found,
+                known: schema::VERSION,
+            },
+            schema::MigrateError::Sql(e) => classify(e),
+        })?;
+        let outbox = Outbox {
+            inner: Arc::new(Inner {
+                conn: Mutex::new(conn),
+                path,
+            }),
+        };
+        let recovered = outbox.recover_interrupted()?;
+        if recovered > 0 {
+            tracing::warn!(
+                count = recovered,
+                "transactions interrupted mid-send are now ambiguous"
+            );
+        }
+        Ok(outbox)
+    }
+
+    /// Opens `<data_dir>/spidd.db`.
+    pub fn open_in(data_dir: &Path) -> Result<Outbox, OutboxError> {
+        Outbox::open(data_dir.join(crate::config::DATABASE_FILE))
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a half-written row: SQLite rolls back
+        // any open transaction, so the connection is still usable.
+        self.inner.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` on the connection, sorting its errors.
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, Failure>,
+    ) -> Result<T, OutboxError> {
+        let mut conn = self.lock();
+        f(&mut conn).map_err(|e| unwrap_failure(&self.inner.path, e))
+    }
+}
+
+fn unwrap_failure(path: &Path, f: Failure) -> OutboxError {
+    match f {
+        Failure::Sql(e) => classify(path, e),
+        Failure::Outbox(e) => e,
+    }
+}
+
+/// Disk trouble → `Storage`; a damaged file → `Corrupt` (naming the file); the rest as is.
+fn classify(path: &Path, e: rusqlite::Error) -> OutboxError {
+    let code = match &e {
+        rusqlite::Error::SqliteFailure(f, _) => Some(f.code),
+        _ => None,
+    };
+    match code {
+        Some(
+            ErrorCode::DiskFull
+            | ErrorCode::ReadOnly
+            | ErrorCode::SystemIoFailure
+            | ErrorCode::CannotOpen
+            | ErrorCode::PermissionDenied
+            | ErrorCode::DatabaseBusy
+            | ErrorCode::DatabaseLocked
+            | ErrorCode::NoLargeFileSupport,
+        ) => OutboxError::Storage {
+            path: path.to_path_buf(),
+            source: e,
+        },
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => OutboxError::Corrupt {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        },
+        _ => OutboxError::Database(e),
+    }
+}
+
+fn quick_check(conn: &Connection, path: &Path) -> Result<(), Failure> {
+    let mut stmt = conn.prepare("PRAGMA quick_check")?;
+    let rows: Vec<String> = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    if rows.len() == 1 && rows[0] == "ok" {
+        return Ok(());
+    }
+    let detail: String = rows.iter().take(5).cloned().collect::<Vec<_>>().join("; ");
+    Err(Failure::Outbox(OutboxError::Corrupt {
+        path: path.to_path_buf(),
+        detail,
+    }))
+}
+
+fn finger_list(fingers: &[Finger]) -> String {
+    fingers
+        .iter()
+        .map(|f| f.code().to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

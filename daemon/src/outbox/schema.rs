@@ -1,0 +1,84 @@
+//! The outbox's SQLite schema and its versioned migrations (`PRAGMA user_version`).
+
+use rusqlite::Connection;
+
+/// Migration `i` takes the schema from version `i` to `i + 1`. Append only: a released
+/// migration is never edited, because stations in the field already ran it.
+const MIGRATIONS: &[&str] = &[
+    // v1: transactions, their delivery attempts, and operators' biometrics for offline login.
+    r#"
+    CREATE TABLE transactions (
+        id              TEXT PRIMARY KEY NOT NULL,
+        mode            TEXT NOT NULL CHECK (mode IN ('ENROLL', 'VERIFY')),
+        cpf             TEXT NOT NULL,
+        operator        TEXT NOT NULL,
+        timestamp       INTEGER NOT NULL,
+        created_at      INTEGER NOT NULL,
+        state           TEXT NOT NULL
+                        CHECK (state IN ('PENDING', 'SENDING', 'DELIVERED', 'REJECTED', 'AMBIGUOUS')),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        last_error      TEXT,
+        next_attempt_at INTEGER NOT NULL,
+        tguid           TEXT,
+        result_status   TEXT,
+        result_message  TEXT,
+        result_at       INTEGER,
+        delivered_at    INTEGER,
+        payload         BLOB NOT NULL,
+        summary         TEXT NOT NULL,
+        UNIQUE (cpf, timestamp)
+    );
+    CREATE INDEX transactions_due ON transactions (state, next_attempt_at);
+    CREATE INDEX transactions_order ON transactions (created_at, id);
+    CREATE INDEX transactions_tguid ON transactions (tguid) WHERE tguid IS NOT NULL;
+
+    CREATE TABLE delivery_attempts (
+        seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+        transaction_id  TEXT NOT NULL REFERENCES transactions (id) ON DELETE CASCADE,
+        at              INTEGER NOT NULL,
+        outcome         TEXT NOT NULL,
+        error           TEXT
+    );
+    CREATE INDEX delivery_attempts_transaction ON delivery_attempts (transaction_id, seq);
+
+    CREATE TABLE operators (
+        cpf             TEXT PRIMARY KEY NOT NULL,
+        fingers         TEXT NOT NULL,
+        stored_at       INTEGER NOT NULL,
+        templates       BLOB NOT NULL
+    );
+    "#,
+];
+
+/// The schema version this build writes.
+pub(super) const VERSION: i64 = MIGRATIONS.len() as i64;
+
+#[derive(Debug)]
+pub(super) enum MigrateError {
+    /// The file was written by a newer spidd.
+    Newer(i64),
+    Sql(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for MigrateError {
+    fn from(e: rusqlite::Error) -> Self {
+        MigrateError::Sql(e)
+    }
+}
+
+/// Brings the schema to [`VERSION`], each step in its own transaction with its version bump,
+/// so a crash mid-migration leaves the previous version intact. Running it again is a no-op.
+pub(super) fn migrate(conn: &mut Connection) -> Result<i64, MigrateError> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current > VERSION {
+        return Err(MigrateError::Newer(current));
+    }
+    for (from, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", from as i64 + 1)?;
+        tx.commit()?;
+        tracing::info!(version = from + 1, "outbox schema migrated");
+    }
+    Ok(VERSION)
+}

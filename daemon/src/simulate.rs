@@ -1,0 +1,124 @@
+//! `--simulate`: simulated reader and camera, the in-process fake SPID Server (unless
+//! `--upstream` names another), and the simulator control API beside the station.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use simulator::devices::{SimulatedCamera, SimulatedReader};
+use simulator::scene::Scene;
+use simulator::server::{FakeSpidServer, ServerConfig};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use crate::app::{wait_stop, AppError, Options};
+use crate::capture::Devices;
+use crate::config::Config;
+
+/// The running simulated world.
+pub struct Simulation {
+    scene: Arc<Scene>,
+    server: Option<FakeSpidServer>,
+    control_addr: SocketAddr,
+    tasks: Vec<JoinHandle<()>>,
+    /// A temporary data directory made for this run, removed at stop.
+    temp_dir: Option<PathBuf>,
+}
+
+impl Simulation {
+    /// Starts the fake server (unless `options.upstream`) and the control API, and points
+    /// `config` at them: upstream URL and, without `--data-dir`, a fresh temporary data directory.
+    pub async fn start(
+        config: &mut Config,
+        options: &Options,
+        control: SocketAddr,
+        stop: watch::Receiver<bool>,
+    ) -> Result<Simulation, AppError> {
+        let scene = Arc::new(Scene::new());
+        let mut tasks = Vec::new();
+
+        let server = if options.upstream.is_none() {
+            let fake = FakeSpidServer::new(ServerConfig::default()).map_err(|e| AppError::Simulator(e.to_string()))?;
+            simulator::server::seed_fixtures(&fake);
+            let listener = TcpListener::bind("127.0.0.1:0")
+                .await
+                .map_err(|e| AppError::Simulator(format!("cannot bind the fake SPID server: {e}")))?;
+            let addr = listener.local_addr().map_err(|e| AppError::Simulator(e.to_string()))?;
+            config.upstream.url = format!("http://{addr}{}", simulator::server::BASE_PATH);
+            config.upstream.username = fake.config().username.clone();
+            config.upstream.token_path = fake
+                .config()
+                .token_path
+                .strip_prefix(simulator::server::BASE_PATH)
+                .unwrap_or(&fake.config().token_path)
+                .to_string();
+            let serving = fake.clone();
+            let stopped = wait_stop(stop.clone());
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = simulator::server::serve(listener, serving, stopped).await {
+                    warn!(error = %e, "the fake SPID server failed");
+                }
+            }));
+            Some(fake)
+        } else {
+            None
+        };
+
+        let temp_dir = if options.data_dir.is_none() {
+            let dir = std::env::temp_dir().join(format!("spidd-sim-{}", uuid::Uuid::new_v4()));
+            config.outbox.data_dir = dir.clone();
+            Some(dir)
+        } else {
+            None
+        };
+
+        let mut control_router = simulator::control::router(scene.clone());
+        if let Some(fake) = &server {
+            control_router = control_router.merge(fake.control_router());
+        }
+        let listener = TcpListener::bind(control)
+            .await
+            .map_err(|source| AppError::Bind { addr: control, source })?;
+        let control_addr = listener.local_addr().map_err(|source| AppError::Bind { addr: control, source })?;
+        let stopped = wait_stop(stop);
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, control_router).with_graceful_shutdown(stopped).await {
+                warn!(error = %e, "the simulator control API failed");
+            }
+        }));
+        info!(control = %control_addr, upstream = %config.upstream.url, "simulation started");
+        Ok(Simulation { scene, server, control_addr, tasks, temp_dir })
+    }
+
+    /// The in-process fake server's password (the station logs in with it).
+    pub fn upstream_password(&self) -> String {
+        self.server.as_ref().map(|s| s.config().password.clone()).unwrap_or_default()
+    }
+
+    pub fn control_addr(&self) -> SocketAddr {
+        self.control_addr
+    }
+
+    pub fn devices(&self) -> Devices {
+        Devices {
+            reader: Arc::new(Mutex::new(Box::new(SimulatedReader::new(self.scene.clone())))),
+            camera: Arc::new(Mutex::new(Box::new(SimulatedCamera::new(self.scene.clone())))),
+            scene: Some(self.scene.clone()),
+        }
+    }
+
+    /// Waits for the simulator's tasks (the caller raised the stop flag) and removes the
+    /// temporary data directory.
+    pub async fn stop(self) {
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        if let Some(dir) = self.temp_dir {
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                warn!(dir = %dir.display(), error = %e, "could not remove the temporary data directory");
+            }
+        }
+    }
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace, the way CI does. Installs what the tests need on a fresh
+# Debian 12 machine that has only the Rust toolchain (apt-get needs root; run as root or with sudo).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+    echo "== installing cargo-nextest"
+    cargo install --locked cargo-nextest
+fi
+
+echo "== building"
+cargo build --workspace --all-targets
+
+echo "== tests"
+cargo nextest run --workspace --no-fail-fast
+cargo test --workspace --doc

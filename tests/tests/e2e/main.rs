@@ -1,0 +1,7 @@
+//! End-to-end tests: a whole `spidd --simulate` station driven over real HTTP, as an integrator
+//! and a technician would. One test binary; shared helpers in `station.rs`.
+
+mod errors;
+mod flows;
+mod station;
+mod upstream_down;

@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
-# Installs the system packages the build and the tests need (Debian 12). Idempotent.
+# Installs the system packages the build and the tests need on Debian 12. Idempotent: a
+# package already installed is left alone, and apt is not touched when nothing is missing.
 set -euo pipefail
 
-# Packages the tests and builds use; each is checked first so that a prepared machine is untouched.
 needed=()
+have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 for pkg in pkg-config ca-certificates; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || needed+=("$pkg")
+    have "$pkg" || needed+=("$pkg")
 done
+# The WSQ interop test runs NIST NBIS through a Python virtualenv.
+if ! command -v python3 >/dev/null 2>&1; then
+    needed+=(python3 python3-venv)
+elif ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    needed+=(python3-venv)
+fi
 
 if [ ${#needed[@]} -gt 0 ]; then
     echo "== installing ${needed[*]}"

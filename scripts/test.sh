@@ -14,6 +14,10 @@ fi
 echo "== building"
 cargo build --workspace --all-targets
 
+echo "== NBIS reference codec for the WSQ interop test"
+SPIDD_WSQ_NBIS="$(scripts/nbis-venv.sh)"
+export SPIDD_WSQ_NBIS
+
 echo "== tests"
 cargo nextest run --workspace --no-fail-fast
 cargo test --workspace --doc

@@ -13,12 +13,17 @@ fn synthetic(w: u32, h: u32, shift: f32, spacing: f32, angle_step: f32) -> GrayI
         .map(|k| {
             let a = k as f32 * angle_step;
             let r = 25.0 + spacing * k as f32;
-            (w as f32 / 2.0 + r * a.cos(), h as f32 / 2.0 + r * a.sin(), if k % 2 == 0 { 1.0 } else { -1.0 })
+            (
+                w as f32 / 2.0 + r * a.cos(),
+                h as f32 / 2.0 + r * a.sin(),
+                if k % 2 == 0 { 1.0 } else { -1.0 },
+            )
         })
         .collect();
     GrayImage::from_fn(w, h, |x, y| {
         let (fx, fy) = (x as f32 + shift, y as f32);
-        let inside = ((fx - w as f32 / 2.0) / (w as f32 * 0.42)).powi(2) + ((fy - h as f32 / 2.0) / (h as f32 * 0.45)).powi(2);
+        let inside = ((fx - w as f32 / 2.0) / (w as f32 * 0.42)).powi(2)
+            + ((fy - h as f32 / 2.0) / (h as f32 * 0.45)).powi(2);
         if inside > 1.0 {
             return image::Luma([220]);
         }
@@ -51,7 +56,11 @@ fn main() {
             let img = image::open(path).expect("readable image").to_luma8();
             (img.clone(), img, ppi.parse().expect("ppi"))
         }
-        _ => (synthetic(416, 560, 0.0, 5.2, 2.399), synthetic(416, 560, 6.0, 5.2, 2.399), 500u16),
+        _ => (
+            synthetic(416, 560, 0.0, 5.2, 2.399),
+            synthetic(416, 560, 6.0, 5.2, 2.399),
+            500u16,
+        ),
     };
     // The build machine is shared, so wall time overstates the cost: report this thread's CPU
     // time (Linux schedstat) per call, with the wall time beside it.
@@ -61,7 +70,9 @@ fn main() {
         for _ in 0..batches {
             f();
         }
-        let cpu = cpu_ns().map_or(f64::NAN, |c| (c - c0.unwrap_or(0)) as f64 / 1e6 / batches as f64);
+        let cpu = cpu_ns().map_or(f64::NAN, |c| {
+            (c - c0.unwrap_or(0)) as f64 / 1e6 / batches as f64
+        });
         (cpu, t0.elapsed().as_secs_f64() * 1000.0 / batches as f64)
     };
     let mut n = 0usize;
@@ -89,9 +100,21 @@ fn main() {
         }
     });
     let imp_ms = (imp_ms.0 / matches as f64, imp_ms.1 / matches as f64);
-    println!("image {}x{} @ {ppi} ppi, {} / {} minutiae", a.width(), a.height(), ta.minutiae.len(), tb.minutiae.len());
-    println!("assess (quality + template, one analysis): CPU {:.1} ms (wall {:.1} ms)   budget 60 ms", assess_ms.0, assess_ms.1);
-    println!("quality() then Template::extract():        CPU {:.1} ms (wall {:.1} ms)   budget 60 ms", separate_ms.0, separate_ms.1);
+    println!(
+        "image {}x{} @ {ppi} ppi, {} / {} minutiae",
+        a.width(),
+        a.height(),
+        ta.minutiae.len(),
+        tb.minutiae.len()
+    );
+    println!(
+        "assess (quality + template, one analysis): CPU {:.1} ms (wall {:.1} ms)   budget 60 ms",
+        assess_ms.0, assess_ms.1
+    );
+    println!(
+        "quality() then Template::extract():        CPU {:.1} ms (wall {:.1} ms)   budget 60 ms",
+        separate_ms.0, separate_ms.1
+    );
     println!(
         "compare (1:1):                             CPU {:.3} ms (wall {:.3} ms)   budget 1 ms (score {:.1})",
         match_ms.0,

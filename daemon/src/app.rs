@@ -154,7 +154,10 @@ pub async fn start(options: Options) -> Result<Running, AppError> {
     };
     let password = match &simulation {
         Some(sim) if options.upstream.is_none() => Some(sim.upstream_password()),
-        _ => config.upstream.read_password()?,
+        // An external simulator (`spid-sim server`) uses the simulator's default credentials
+        // unless the configuration names a password.
+        Some(_) => config.upstream.read_password()?.or_else(|| Some(Simulation::default_password())),
+        None => config.upstream.read_password()?,
     };
 
     let db_path = config.outbox.database_path();

@@ -92,6 +92,11 @@ impl Simulation {
         Ok(Simulation { scene, server, control_addr, tasks, temp_dir })
     }
 
+    /// The password a fake server has unless told otherwise.
+    pub fn default_password() -> String {
+        ServerConfig::default().password
+    }
+
     /// The in-process fake server's password (the station logs in with it).
     pub fn upstream_password(&self) -> String {
         self.server.as_ref().map(|s| s.config().password.clone()).unwrap_or_default()

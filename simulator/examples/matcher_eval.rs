@@ -27,7 +27,12 @@ fn rates(genuine: &[f64], impostor: &[f64], t: f64) -> (f64, f64) {
 fn eer(genuine: &[f64], impostor: &[f64]) -> f64 {
     let mut ts: Vec<f64> = genuine.iter().chain(impostor).copied().collect();
     ts.push(f64::INFINITY);
-    ts.iter().map(|&t| { let (a, b) = rates(genuine, impostor, t); a.max(b) }).fold(1.0, f64::min)
+    ts.iter()
+        .map(|&t| {
+            let (a, b) = rates(genuine, impostor, t);
+            a.max(b)
+        })
+        .fold(1.0, f64::min)
 }
 
 fn quantile(sorted: &[f64], q: f64) -> f64 {
@@ -40,7 +45,10 @@ fn main() {
     let nums: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
     let fingers = nums.first().copied().unwrap_or(100);
     let imps = nums.get(1).copied().unwrap_or(8) as u32;
-    assert!(fingers >= 2 && imps >= 2, "need at least 2 fingers and 2 impressions");
+    assert!(
+        fingers >= 2 && imps >= 2,
+        "need at least 2 fingers and 2 impressions"
+    );
 
     let t0 = Instant::now();
     let mut templates: Vec<Vec<Template>> = Vec::new();
@@ -63,7 +71,9 @@ fn main() {
         .map(|f| {
             let img = impression(&subject(f), finger(f), 0, Condition::Poor);
             if let Ok(dir) = std::env::var("DUMP_POOR") {
-                img.image.save(format!("{dir}/poor{f}.png")).expect("writable dump directory");
+                img.image
+                    .save(format!("{dir}/poor{f}.png"))
+                    .expect("writable dump directory");
             }
             assess(&img.image, img.ppi).0.score as f64
         })
@@ -99,17 +109,30 @@ fn main() {
     let comparisons = genuine.len() + impostor.len() + ext.len();
     let match_ms = t1.elapsed().as_secs_f64() * 1000.0 / comparisons.max(1) as f64;
 
-    for v in [&mut genuine, &mut impostor, &mut ext, &mut good_q, &mut poor_q, &mut minutiae] {
+    for v in [
+        &mut genuine,
+        &mut impostor,
+        &mut ext,
+        &mut good_q,
+        &mut poor_q,
+        &mut minutiae,
+    ] {
         v.sort_by(f64::total_cmp);
     }
-    println!("synthetic set: {fingers} fingers × {imps} impressions (Condition::Good), FVC protocol");
+    println!(
+        "synthetic set: {fingers} fingers × {imps} impressions (Condition::Good), FVC protocol"
+    );
     println!(
         "extraction: {:.1} ms per image (quality + template); minutiae per template: median {:.0}, 5% {:.0}",
         extract_s * 1000.0 / (fingers * imps as usize) as f64,
         quantile(&minutiae, 0.5),
         quantile(&minutiae, 0.05)
     );
-    let pass = |v: &[f64]| v.iter().filter(|&&q| q >= DEFAULT_QUALITY_THRESHOLD as f64).count();
+    let pass = |v: &[f64]| {
+        v.iter()
+            .filter(|&&q| q >= DEFAULT_QUALITY_THRESHOLD as f64)
+            .count()
+    };
     println!(
         "quality Good: min {:.0} median {:.0} ({} of {} pass gate {}); Poor: median {:.0} max {:.0} ({} of {} pass)",
         good_q[0],
@@ -138,7 +161,11 @@ fn main() {
     );
     let (fmr, fnmr) = rates(&genuine, &impostor, THRESHOLD);
     println!("EER = {:.3}%", 100.0 * eer(&genuine, &impostor));
-    println!("at THRESHOLD {THRESHOLD}: FMR = {:.4}%  FNMR = {:.3}%", 100.0 * fmr, 100.0 * fnmr);
+    println!(
+        "at THRESHOLD {THRESHOLD}: FMR = {:.4}%  FNMR = {:.3}%",
+        100.0 * fmr,
+        100.0 * fnmr
+    );
     if extended {
         let (fmr, _) = rates(&genuine, &ext, THRESHOLD);
         println!(

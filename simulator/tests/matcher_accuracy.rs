@@ -72,7 +72,11 @@ fn synthetic_fvc_protocol_eer_is_at_most_one_percent() {
         impostor.len()
     );
     println!("EER = {:.3}%", 100.0 * e);
-    println!("at THRESHOLD {THRESHOLD}: FMR = {:.3}%, FNMR = {:.3}%", 100.0 * fmr, 100.0 * fnmr);
+    println!(
+        "at THRESHOLD {THRESHOLD}: FMR = {:.3}%, FNMR = {:.3}%",
+        100.0 * fmr,
+        100.0 * fnmr
+    );
     println!(
         "genuine min {:.1} median {:.1}; impostor median {:.1} max {:.1}",
         genuine[0],
@@ -83,7 +87,10 @@ fn synthetic_fvc_protocol_eer_is_at_most_one_percent() {
     assert!(e <= 0.01, "EER {:.3}% above 1%", 100.0 * e);
     // Separated: the bulk of each distribution lies on its side of the threshold.
     assert!(genuine[genuine.len() / 2] > THRESHOLD && impostor[impostor.len() / 2] < THRESHOLD);
-    assert!(fmr <= 0.01 && fnmr <= 0.02, "FMR {fmr}, FNMR {fnmr} at the threshold");
+    assert!(
+        fmr <= 0.01 && fnmr <= 0.02,
+        "FMR {fmr}, FNMR {fnmr} at the threshold"
+    );
 }
 
 #[test]

@@ -33,7 +33,10 @@ impl Bank {
         let kmax = kmax.min(PAD as isize - 1);
         let kalong = (2.5 * SIGMA_ALONG).ceil() as isize;
         let offsets = |theta: f32, k: isize| {
-            let (dx, dy) = ((k as f32 * theta.cos()).round(), (k as f32 * theta.sin()).round());
+            let (dx, dy) = (
+                (k as f32 * theta.cos()).round(),
+                (k as f32 * theta.sin()).round(),
+            );
             dy as isize * stride as isize + dx as isize
         };
         let mut across_offsets = Vec::new();
@@ -69,7 +72,12 @@ impl Bank {
             .collect();
         let s: f32 = along_taps.iter().sum();
         along_taps.iter_mut().for_each(|t| *t /= s);
-        Bank { across_offsets, along_offsets, across_taps, along_taps }
+        Bank {
+            across_offsets,
+            along_offsets,
+            across_taps,
+            along_taps,
+        }
     }
 }
 
@@ -111,14 +119,11 @@ pub fn enhance(img: &Plane, field: &Field, period_map: &[f32]) -> Plane {
                 continue;
             }
             let o = orient[y * w + x] as usize;
-            let pb = (((period_map[b] - MIN_P) / P_STEP).round().max(0.0) as usize).min(PERIODS - 1);
+            let pb =
+                (((period_map[b] - MIN_P) / P_STEP).round().max(0.0) as usize).min(PERIODS - 1);
             let centre = (y + PAD) * pw + x + PAD;
-            let mut acc = 0.0;
             let (first, taps) = &bank.across_taps[pb];
-            for (&off, &tap) in bank.across_offsets[o][*first..].iter().zip(taps) {
-                acc += padded[(centre as isize + off) as usize] * tap;
-            }
-            pass1[centre] = acc;
+            pass1[centre] = dot(&padded, centre, &bank.across_offsets[o][*first..], taps);
         }
     }
     let mut out = Plane::new(w, h);
@@ -129,14 +134,21 @@ pub fn enhance(img: &Plane, field: &Field, period_map: &[f32]) -> Plane {
             }
             let o = orient[y * w + x] as usize;
             let centre = (y + PAD) * pw + x + PAD;
-            let mut acc = 0.0;
-            for (&off, &tap) in bank.along_offsets[o].iter().zip(&bank.along_taps) {
-                acc += pass1[(centre as isize + off) as usize] * tap;
-            }
-            out.data[y * w + x] = acc;
+            out.data[y * w + x] = dot(&pass1, centre, &bank.along_offsets[o], &bank.along_taps);
         }
     }
     out
+}
+
+/// Filter taps at pixel offsets around `centre`; four partial sums keep the loads (each in
+/// another row) overlapping instead of queuing behind one addition chain.
+#[inline]
+fn dot(buf: &[f32], centre: usize, offsets: &[isize], taps: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 4];
+    for (k, (&off, &tap)) in offsets.iter().zip(taps).enumerate() {
+        acc[k & 3] += buf[(centre as isize + off) as usize] * tap;
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3])
 }
 
 /// Orientation bin per pixel from a bilinear interpolation of the block field's doubled
@@ -168,7 +180,8 @@ fn pixel_orientation_bins(field: &Field, w: usize, h: usize) -> Vec<u8> {
                 top * (1.0 - fy) + bot * fy
             };
             let theta = 0.5 * lerp(&sin2).atan2(lerp(&cos2));
-            let bin = (theta.rem_euclid(PI) / PI * ORIENTATIONS as f32).round() as usize % ORIENTATIONS;
+            let bin =
+                (theta.rem_euclid(PI) / PI * ORIENTATIONS as f32).round() as usize % ORIENTATIONS;
             cells[cy * cw + cx] = bin as u8;
         }
     }

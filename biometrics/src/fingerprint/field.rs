@@ -36,18 +36,33 @@ impl Field {
         let s2 = block_sums(grid, w, h, |i| img.data[i] * img.data[i]);
         let n = block_sums(grid, w, h, |_| 1.0);
 
-        let (a1, b1, e1) = (window_sum(grid, &a, 1), window_sum(grid, &b, 1), window_sum(grid, &e, 1));
-        let (s1, s2, n) = (window_sum(grid, &s1, 1), window_sum(grid, &s2, 1), window_sum(grid, &n, 1));
+        let (a1, b1, e1) = (
+            window_sum(grid, &a, 1),
+            window_sum(grid, &b, 1),
+            window_sum(grid, &e, 1),
+        );
+        let (s1, s2, n) = (
+            window_sum(grid, &s1, 1),
+            window_sum(grid, &s2, 1),
+            window_sum(grid, &n, 1),
+        );
         let coherence: Vec<f32> = (0..grid.len())
-            .map(|i| if e1[i] > 1e-3 { (a1[i].hypot(b1[i]) / e1[i]).min(1.0) } else { 0.0 })
+            .map(|i| {
+                if e1[i] > 1e-3 {
+                    (a1[i].hypot(b1[i]) / e1[i]).min(1.0)
+                } else {
+                    0.0
+                }
+            })
             .collect();
         let mean: Vec<f32> = (0..grid.len()).map(|i| s1[i] / n[i]).collect();
         let std_dev: Vec<f32> = (0..grid.len())
             .map(|i| (s2[i] / n[i] - mean[i] * mean[i]).max(0.0).sqrt())
             .collect();
 
-        let raw: Vec<bool> =
-            (0..grid.len()).map(|i| std_dev[i] >= MIN_STD && coherence[i] >= MIN_COHERENCE).collect();
+        let raw: Vec<bool> = (0..grid.len())
+            .map(|i| std_dev[i] >= MIN_STD && coherence[i] >= MIN_COHERENCE)
+            .collect();
         let foreground = clean_mask(grid, &raw);
 
         // Orientation from a wider (40 px) window, then a second, coherence-weighted
@@ -66,13 +81,23 @@ impl Field {
         let (sx, sy) = (window_sum(grid, &vx, 1), window_sum(grid, &vy, 1));
         let orientation = (0..grid.len())
             .map(|i| {
-                let (x, y) = if sx[i].hypot(sy[i]) > 1e-6 { (sx[i], sy[i]) } else { (a2[i], b2[i]) };
+                let (x, y) = if sx[i].hypot(sy[i]) > 1e-6 {
+                    (sx[i], sy[i])
+                } else {
+                    (a2[i], b2[i])
+                };
                 // The gradient's doubled angle; the ridge runs perpendicular to it.
                 wrap_pi(0.5 * y.atan2(x) + PI / 2.0)
             })
             .collect();
 
-        Field { grid, orientation, coherence, std_dev, foreground }
+        Field {
+            grid,
+            orientation,
+            coherence,
+            std_dev,
+            foreground,
+        }
     }
 
     pub fn foreground_count(&self) -> usize {
@@ -223,7 +248,11 @@ fn components(grid: Grid, mask: &[bool], value: bool) -> Components {
             *l = dummy;
         }
     }
-    Components { label, sizes, touches_edge }
+    Components {
+        label,
+        sizes,
+        touches_edge,
+    }
 }
 
 #[cfg(test)]
@@ -244,7 +273,11 @@ mod tests {
             let f = Field::compute(&img);
             let g = f.grid;
             let i = (g.rows / 2) * g.cols + g.cols / 2;
-            assert!(angle_diff(f.orientation[i], theta) < 0.05, "{deg}: {}", f.orientation[i]);
+            assert!(
+                angle_diff(f.orientation[i], theta) < 0.05,
+                "{deg}: {}",
+                f.orientation[i]
+            );
             assert!(f.coherence[i] > 0.8);
             assert!(f.foreground[i]);
         }
@@ -252,7 +285,11 @@ mod tests {
 
     #[test]
     fn flat_image_has_no_foreground() {
-        let img = Plane { width: 120, height: 100, data: vec![128.0; 12000] };
+        let img = Plane {
+            width: 120,
+            height: 100,
+            data: vec![128.0; 12000],
+        };
         let f = Field::compute(&img);
         assert_eq!(f.foreground_count(), 0);
     }

@@ -47,7 +47,10 @@ pub struct RidgeStructure {
 impl RidgeStructure {
     pub fn compute(img: &Plane, field: &Field) -> RidgeStructure {
         let grid = field.grid;
-        let sub = Grid { cols: grid.cols.div_ceil(STEP), rows: grid.rows.div_ceil(STEP) };
+        let sub = Grid {
+            cols: grid.cols.div_ceil(STEP),
+            rows: grid.rows.div_ceil(STEP),
+        };
         let mut sampled: Vec<Option<BlockProfile>> = vec![None; sub.len()];
         let mut profiles = Vec::new();
         let bank = SinusoidBank::new();
@@ -63,8 +66,11 @@ impl RidgeStructure {
                 profiles.push(p);
             }
         }
-        let mut reliable: Vec<f32> =
-            profiles.iter().filter(|p| p.periodicity >= 0.5).map(|p| p.period).collect();
+        let mut reliable: Vec<f32> = profiles
+            .iter()
+            .filter(|p| p.periodicity >= 0.5)
+            .map(|p| p.period)
+            .collect();
         reliable.sort_by(f32::total_cmp);
         let median_period = (!reliable.is_empty()).then(|| reliable[reliable.len() / 2]);
         let fallback = median_period.unwrap_or(TYPICAL_PERIOD);
@@ -97,7 +103,11 @@ impl RidgeStructure {
                     + ((bx + STEP / 2) / STEP).min(sub.cols - 1)]
             })
             .collect();
-        RidgeStructure { profiles, period_map, median_period }
+        RidgeStructure {
+            profiles,
+            period_map,
+            median_period,
+        }
     }
 }
 
@@ -113,7 +123,9 @@ impl SinusoidBank {
         let n = (2 * HALF_ACROSS + 1) as usize;
         let (f_lo, f_hi) = (1.0 / MAX_PERIOD, 1.0 / MIN_PERIOD);
         let steps = 48;
-        let freqs: Vec<f32> = (0..=steps).map(|k| f_lo + (f_hi - f_lo) * k as f32 / steps as f32).collect();
+        let freqs: Vec<f32> = (0..=steps)
+            .map(|k| f_lo + (f_hi - f_lo) * k as f32 / steps as f32)
+            .collect();
         let cos = freqs
             .iter()
             .map(|f| (0..n).map(|k| (2.0 * PI * f * k as f32).cos()).collect())
@@ -158,15 +170,18 @@ fn profile(img: &Plane, cx: f32, cy: f32, theta: f32, bank: &SinusoidBank) -> Bl
     let powers: Vec<f32> = (0..bank.freqs.len())
         .map(|j| {
             let (mut c, mut s) = (0.0, 0.0);
-            for k in 0..n {
-                c += sig[k] * bank.cos[j][k];
-                s += sig[k] * bank.sin[j][k];
+            for ((v, cos), sin) in sig.iter().zip(&bank.cos[j]).zip(&bank.sin[j]) {
+                c += v * cos;
+                s += v * sin;
             }
             c * c + s * s
         })
         .collect();
-    let (best, &p_best) =
-        powers.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap_or((0, &0.0));
+    let (best, &p_best) = powers
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .unwrap_or((0, &0.0));
     let mut freq = bank.freqs[best];
     if best > 0 && best + 1 < powers.len() {
         let (l, r) = (powers[best - 1], powers[best + 1]);
@@ -177,7 +192,11 @@ fn profile(img: &Plane, cx: f32, cy: f32, theta: f32, bank: &SinusoidBank) -> Bl
         }
     }
     let sum_sq = var_sig * n as f32;
-    let periodicity = if sum_sq > 1e-6 { (2.0 * p_best / n as f32 / sum_sq).min(1.0) } else { 0.0 };
+    let periodicity = if sum_sq > 1e-6 {
+        (2.0 * p_best / n as f32 / sum_sq).min(1.0)
+    } else {
+        0.0
+    };
     BlockProfile {
         period: (1.0 / freq).clamp(MIN_PERIOD, MAX_PERIOD),
         periodicity,
@@ -237,7 +256,8 @@ mod tests {
         let rs = RidgeStructure::compute(&img, &f);
         let clean = RidgeStructure::compute(&ridges(160, 160, 1.2, 9.0), &f);
         let mean = |r: &RidgeStructure| {
-            r.profiles.iter().map(|p| p.along_consistency).sum::<f32>() / r.profiles.len().max(1) as f32
+            r.profiles.iter().map(|p| p.along_consistency).sum::<f32>()
+                / r.profiles.len().max(1) as f32
         };
         assert!(mean(&rs) < mean(&clean) - 0.2);
     }

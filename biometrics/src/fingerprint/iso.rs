@@ -15,7 +15,11 @@ const MINUTIA_LEN: usize = 6;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
     #[error("record truncated: {needed} bytes needed at offset {offset}, {available} available")]
-    Truncated { offset: usize, needed: usize, available: usize },
+    Truncated {
+        offset: usize,
+        needed: usize,
+        available: usize,
+    },
     #[error("not a finger minutiae record (format identifier {0:02x?})")]
     FormatIdentifier([u8; 4]),
     #[error("unsupported record version {0:02x?} (only ISO/IEC 19794-2:2005 \" 20\")")]
@@ -37,7 +41,11 @@ impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], TemplateError> {
         let available = self.bytes.len() - self.pos;
         if n > available {
-            return Err(TemplateError::Truncated { offset: self.pos, needed: n, available });
+            return Err(TemplateError::Truncated {
+                offset: self.pos,
+                needed: n,
+                available,
+            });
         }
         let s = &self.bytes[self.pos..self.pos + n];
         self.pos += n;
@@ -61,7 +69,10 @@ impl<'a> Reader<'a> {
 }
 
 fn invalid(field: &'static str, value: impl Into<u32>) -> TemplateError {
-    TemplateError::Field { field, value: value.into() }
+    TemplateError::Field {
+        field,
+        value: value.into(),
+    }
 }
 
 pub fn encode(t: &Template) -> Vec<u8> {
@@ -71,7 +82,8 @@ pub fn encode(t: &Template) -> Vec<u8> {
     out.extend_from_slice(&FORMAT_ID);
     out.extend_from_slice(&VERSION);
     out.extend_from_slice(&(total as u32).to_be_bytes());
-    let equipment = ((t.equipment_certification as u16 & 0x0f) << 12) | (t.capture_device_type & 0x0fff);
+    let equipment =
+        ((t.equipment_certification as u16 & 0x0f) << 12) | (t.capture_device_type & 0x0fff);
     out.extend_from_slice(&equipment.to_be_bytes());
     out.extend_from_slice(&t.width.to_be_bytes());
     out.extend_from_slice(&t.height.to_be_bytes());
@@ -110,7 +122,10 @@ pub fn decode(bytes: &[u8]) -> Result<Template, TemplateError> {
     }
     let declared = r.u32()?;
     if declared as usize != bytes.len() {
-        return Err(TemplateError::Length { declared, actual: bytes.len() });
+        return Err(TemplateError::Length {
+            declared,
+            actual: bytes.len(),
+        });
     }
     let equipment = r.u16()?;
     let width = r.u16()?;
@@ -156,7 +171,13 @@ pub fn decode(bytes: &[u8]) -> Result<Template, TemplateError> {
             if quality > 100 {
                 return Err(invalid("minutia quality", quality));
             }
-            minutiae.push(Minutia { x: tx & 0x3fff, y, angle, kind, quality });
+            minutiae.push(Minutia {
+                x: tx & 0x3fff,
+                y,
+                angle,
+                kind,
+                quality,
+            });
         }
         let extended = r.u16()? as usize;
         r.take(extended)?;
@@ -177,7 +198,10 @@ pub fn decode(bytes: &[u8]) -> Result<Template, TemplateError> {
         }
     }
     if r.pos != bytes.len() {
-        return Err(TemplateError::Length { declared, actual: r.pos });
+        return Err(TemplateError::Length {
+            declared,
+            actual: r.pos,
+        });
     }
     first.ok_or(TemplateError::NoView)
 }
@@ -199,9 +223,27 @@ mod tests {
             impression_type: 0,
             finger_quality: 77,
             minutiae: vec![
-                Minutia { x: 10, y: 20, angle: 0, kind: MinutiaKind::Ending, quality: 80 },
-                Minutia { x: 16383, y: 499, angle: 255, kind: MinutiaKind::Bifurcation, quality: 1 },
-                Minutia { x: 200, y: 0, angle: 128, kind: MinutiaKind::Other, quality: 0 },
+                Minutia {
+                    x: 10,
+                    y: 20,
+                    angle: 0,
+                    kind: MinutiaKind::Ending,
+                    quality: 80,
+                },
+                Minutia {
+                    x: 16383,
+                    y: 499,
+                    angle: 255,
+                    kind: MinutiaKind::Bifurcation,
+                    quality: 1,
+                },
+                Minutia {
+                    x: 200,
+                    y: 0,
+                    angle: 128,
+                    kind: MinutiaKind::Other,
+                    quality: 0,
+                },
             ],
         }
     }
@@ -212,7 +254,10 @@ mod tests {
         let bytes = encode(&t);
         assert_eq!(&bytes[..4], b"FMR\0");
         assert_eq!(&bytes[4..8], b" 20\0");
-        assert_eq!(u32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, bytes.len());
+        assert_eq!(
+            u32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            bytes.len()
+        );
         assert_eq!(bytes.len(), 24 + 4 + 3 * 6 + 2);
         assert_eq!(decode(&bytes).unwrap(), t);
     }
@@ -238,7 +283,10 @@ mod tests {
         }
         let mut bad = good.clone();
         bad[0] = b'X';
-        assert!(matches!(decode(&bad), Err(TemplateError::FormatIdentifier(_))));
+        assert!(matches!(
+            decode(&bad),
+            Err(TemplateError::FormatIdentifier(_))
+        ));
         let mut bad = good.clone();
         bad[5] = b'3';
         assert!(matches!(decode(&bad), Err(TemplateError::Version(_))));
@@ -247,7 +295,13 @@ mod tests {
         assert!(matches!(decode(&bad), Err(TemplateError::Length { .. })));
         let mut bad = good.clone();
         bad[28] |= 0xc0; // minutia type 3 is reserved
-        assert!(matches!(decode(&bad), Err(TemplateError::Field { field: "minutia type", .. })));
+        assert!(matches!(
+            decode(&bad),
+            Err(TemplateError::Field {
+                field: "minutia type",
+                ..
+            })
+        ));
         let mut bad = good.clone();
         bad[27] = 200; // more minutiae than the record holds
         assert!(decode(&bad).is_err());

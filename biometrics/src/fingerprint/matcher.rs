@@ -19,9 +19,15 @@ pub struct MatchResult {
 fn points(t: &Template) -> Vec<Point> {
     let sx = 197.0 / t.resolution_x.max(1) as f32;
     let sy = 197.0 / t.resolution_y.max(1) as f32;
+    // An ISO view holds at most 255 minutiae; the cap also keeps pairing indices in u16.
     t.minutiae
         .iter()
-        .map(|m| Point { x: m.x as f32 * sx, y: -(m.y as f32) * sy, dir: m.radians() })
+        .take(255)
+        .map(|m| Point {
+            x: m.x as f32 * sx,
+            y: -(m.y as f32) * sy,
+            dir: m.radians(),
+        })
         .collect()
 }
 
@@ -64,7 +70,10 @@ pub fn compare_detailed(probe: &Template, candidate: &Template) -> MatchDetails 
     let best = best_pairing(&gp, &gc, |p| evidence(p, np, nc));
     let score = calibrate(evidence(&best, np, nc)) as f64;
     MatchDetails {
-        result: MatchResult { score, matched: score >= THRESHOLD },
+        result: MatchResult {
+            score,
+            matched: score >= THRESHOLD,
+        },
         paired: best.pairs.len(),
         supporting_edges: best.supporting_edges,
         probe_minutiae: probe.minutiae.len(),

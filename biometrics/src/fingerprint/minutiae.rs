@@ -68,7 +68,9 @@ pub fn detect(skel: &Binary, field: &Field, period_map: &[f32]) -> Vec<Minutia> 
         let deg = degree(node);
         let mut lake_partner: Vec<usize> = Vec::new();
         for seg in &node.segments {
-            let SegmentEnd::Node(j) = seg.to else { continue };
+            let SegmentEnd::Node(j) = seg.to else {
+                continue;
+            };
             let len = seg.length as f32;
             let other = degree(&nodes[j]);
             let kill = match (deg, other) {
@@ -123,8 +125,18 @@ pub fn detect(skel: &Binary, field: &Field, period_map: &[f32]) -> Vec<Minutia> 
         // The smoothed field is more precise than a 10-px skeleton trace; the trace only
         // says which way along the ridge the minutia points.
         let theta = field.orientation[grid.block_of(node.x as usize, node.y as usize)];
-        let dir = if angle_between(theta, traced) <= PI / 2.0 { theta } else { theta + PI };
-        cands.push(Candidate { node: i, x: node.x, y: node.y, dir, kind });
+        let dir = if angle_between(theta, traced) <= PI / 2.0 {
+            theta
+        } else {
+            theta + PI
+        };
+        cands.push(Candidate {
+            node: i,
+            x: node.x,
+            y: node.y,
+            dir,
+            kind,
+        });
     }
 
     remove_broken_ridges(&mut cands, &period_at);
@@ -147,7 +159,10 @@ pub fn detect(skel: &Binary, field: &Field, period_map: &[f32]) -> Vec<Minutia> 
             (m, q)
         })
         .collect();
-    out.sort_by(|a, b| b.1.total_cmp(&a.1).then((a.0.y, a.0.x).cmp(&(b.0.y, b.0.x))));
+    out.sort_by(|a, b| {
+        b.1.total_cmp(&a.1)
+            .then((a.0.y, a.0.x).cmp(&(b.0.y, b.0.x)))
+    });
     out.truncate(MAX_MINUTIAE);
     out.into_iter().map(|(m, _)| m).collect()
 }
@@ -161,8 +176,11 @@ fn angle_between(a: f32, b: f32) -> f32 {
 /// Bisector of the two branches that are closest in angle: it runs down the valley between
 /// them, away from the stem.
 fn bifurcation_direction(node: &Node) -> f32 {
-    let dirs: Vec<f32> =
-        node.segments.iter().map(|s| (s.probe.1 - node.y).atan2(s.probe.0 - node.x)).collect();
+    let dirs: Vec<f32> = node
+        .segments
+        .iter()
+        .map(|s| (s.probe.1 - node.y).atan2(s.probe.0 - node.x))
+        .collect();
     let mut best = (f32::MAX, 0.0);
     for a in 0..dirs.len() {
         for b in a + 1..dirs.len() {
@@ -196,7 +214,8 @@ fn remove_broken_ridges(cands: &mut Vec<Candidate>, period_at: &impl Fn(f32, f32
             }
             let ab = dy.atan2(dx);
             // Each ending points into its own ridge body, i.e. away from the gap.
-            let facing = angle_between(ab, ca.dir + PI) < PI / 5.0 && angle_between(ab + PI, cb.dir + PI) < PI / 5.0;
+            let facing = angle_between(ab, ca.dir + PI) < PI / 5.0
+                && angle_between(ab + PI, cb.dir + PI) < PI / 5.0;
             if facing {
                 kill[a] = true;
                 kill[b] = true;
@@ -211,7 +230,9 @@ fn remove_clusters(cands: &mut Vec<Candidate>) {
     let mut kill = vec![false; cands.len()];
     for a in 0..cands.len() {
         for b in a + 1..cands.len() {
-            if (cands[a].x - cands[b].x).hypot(cands[a].y - cands[b].y) < 5.0 && cands[a].node != cands[b].node {
+            if (cands[a].x - cands[b].x).hypot(cands[a].y - cands[b].y) < 5.0
+                && cands[a].node != cands[b].node
+            {
                 kill[a] = true;
                 kill[b] = true;
             }

@@ -96,7 +96,12 @@ impl Analysis {
         let plane = raster::to_working_resolution(image, ppi);
         let (width, height) = (plane.width, plane.height);
         if width < 3 * raster::BLOCK || height < 3 * raster::BLOCK {
-            return Analysis { width, height, minutiae: Vec::new(), quality: QualityReport::empty() };
+            return Analysis {
+                width,
+                height,
+                minutiae: Vec::new(),
+                quality: QualityReport::empty(),
+            };
         }
         let field = field::Field::compute(&plane);
         let structure = frequency::RidgeStructure::compute(&plane, &field);
@@ -108,7 +113,12 @@ impl Analysis {
             Vec::new()
         };
         let quality = quality::assess(&field, &structure, &minutiae);
-        Analysis { width, height, minutiae, quality }
+        Analysis {
+            width,
+            height,
+            minutiae,
+            quality,
+        }
     }
 
     fn template(&self) -> Template {
@@ -130,4 +140,3 @@ impl Analysis {
 
 #[cfg(test)]
 mod tests;
-

@@ -146,7 +146,9 @@ pub fn best_pairing(p: &Graph, c: &Graph, rank: impl Fn(&Pairing) -> f32) -> Pai
     for i in 0..np {
         for k in 0..nc {
             let mut votes = 0.0f32;
-            matching_edges(&p.edges[i], &c.edges[k], |_, _, err| votes += 1.0 - err / 4.0);
+            matching_edges(&p.edges[i], &c.edges[k], |_, _, err| {
+                votes += 1.0 - err / 4.0
+            });
             if votes >= 1.5 {
                 roots.push((votes, i as u16, k as u16));
             }
@@ -184,7 +186,12 @@ const NONE: u16 = u16::MAX;
 
 impl Scratch {
     fn new(np: usize, nc: usize) -> Scratch {
-        Scratch { probe_to: vec![NONE; np], cand_to: vec![NONE; nc], seen: Vec::new(), heap: BinaryHeap::new() }
+        Scratch {
+            probe_to: vec![NONE; np],
+            cand_to: vec![NONE; nc],
+            seen: Vec::new(),
+            heap: BinaryHeap::new(),
+        }
     }
     fn tried(&self, i: u16, k: u16) -> bool {
         self.seen.contains(&(i, k))
@@ -213,7 +220,15 @@ const ANCHOR_ANGLE_TOL: f32 = PI / 7.0;
 
 impl Anchor {
     fn new(probe: Point, cand: Point) -> Anchor {
-        let mut a = Anchor { probe, cand, cos: 1.0, sin: 0.0, rotation: 0.0, sum_cos: 0.0, sum_sin: 0.0 };
+        let mut a = Anchor {
+            probe,
+            cand,
+            cos: 1.0,
+            sin: 0.0,
+            rotation: 0.0,
+            sum_cos: 0.0,
+            sum_sin: 0.0,
+        };
         a.add(&probe, &cand);
         a
     }
@@ -267,7 +282,10 @@ fn grow(p: &Graph, c: &Graph, root_p: u16, root_c: u16, s: &mut Scratch) -> Pair
             let (pa, pc) = (probe_to[ea.to as usize], cand_to[eb.to as usize]);
             if pa == eb.to {
                 out.supporting_edges += 1;
-            } else if pa == NONE && pc == NONE && anchor.agrees(&p.points[ea.to as usize], &c.points[eb.to as usize]) {
+            } else if pa == NONE
+                && pc == NONE
+                && anchor.agrees(&p.points[ea.to as usize], &c.points[eb.to as usize])
+            {
                 heap.push(Reverse(((e * 1000.0) as u32, ea.to, eb.to)));
             }
         });
@@ -299,7 +317,13 @@ mod tests {
             s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
             (s >> 8) as f32 / (1u32 << 24) as f32
         };
-        (0..n).map(|_| Point { x: next() * 300.0, y: next() * 400.0, dir: next() * 2.0 * PI }).collect()
+        (0..n)
+            .map(|_| Point {
+                x: next() * 300.0,
+                y: next() * 400.0,
+                dir: next() * 2.0 * PI,
+            })
+            .collect()
     }
 
     #[test]

@@ -87,7 +87,9 @@ fn ramp(v: f32, lo: f32, hi: f32) -> f32 {
 const MM2_PER_BLOCK: f32 = (BLOCK as f32 * 25.4 / 500.0) * (BLOCK as f32 * 25.4 / 500.0);
 
 pub fn assess(field: &Field, structure: &RidgeStructure, minutiae: &[Minutia]) -> QualityReport {
-    let fg: Vec<usize> = (0..field.grid.len()).filter(|&i| field.foreground[i]).collect();
+    let fg: Vec<usize> = (0..field.grid.len())
+        .filter(|&i| field.foreground[i])
+        .collect();
     if fg.is_empty() || structure.profiles.is_empty() {
         return QualityReport::empty();
     }
@@ -96,10 +98,24 @@ pub fn assess(field: &Field, structure: &RidgeStructure, minutiae: &[Minutia]) -
     let ocl = fg.iter().map(|&i| field.coherence[i]).sum::<f32>() / n;
     let contrast = fg.iter().map(|&i| field.std_dev[i]).sum::<f32>() / n;
     let np = structure.profiles.len() as f32;
-    let clarity = structure.profiles.iter().map(|p| p.along_consistency).sum::<f32>() / np;
-    let periodicity = structure.profiles.iter().map(|p| p.periodicity).sum::<f32>() / np;
-    let logs: Vec<f32> =
-        structure.profiles.iter().filter_map(|p| p.ridge_valley_ratio).map(|r| r.max(1e-3).ln()).collect();
+    let clarity = structure
+        .profiles
+        .iter()
+        .map(|p| p.along_consistency)
+        .sum::<f32>()
+        / np;
+    let periodicity = structure
+        .profiles
+        .iter()
+        .map(|p| p.periodicity)
+        .sum::<f32>()
+        / np;
+    let logs: Vec<f32> = structure
+        .profiles
+        .iter()
+        .filter_map(|p| p.ridge_valley_ratio)
+        .map(|r| r.max(1e-3).ln())
+        .collect();
     let spread = if logs.len() >= 2 {
         let m = logs.iter().sum::<f32>() / logs.len() as f32;
         (logs.iter().map(|l| (l - m) * (l - m)).sum::<f32>() / logs.len() as f32).sqrt()
@@ -124,7 +140,8 @@ pub fn assess(field: &Field, structure: &RidgeStructure, minutiae: &[Minutia]) -
     // Adult ridge periods at 500 ppi are 8–12 px; children and fine ridges go lower.
     let f_freq = ramp(period, 4.5, 7.0) * (1.0 - ramp(period, 13.0, 18.0));
     let f_contrast = ramp(contrast, 6.0, 28.0).sqrt();
-    let f_minutiae = ramp(minutiae.len() as f32, 3.0, 25.0).sqrt() * (0.6 + 0.4 * ramp(minutiae_quality, 30.0, 80.0));
+    let f_minutiae = ramp(minutiae.len() as f32, 3.0, 25.0).sqrt()
+        * (0.6 + 0.4 * ramp(minutiae_quality, 30.0, 80.0));
 
     let ridge = (f_ocl * f_clarity * f_period).cbrt();
     let raw = 100.0 * f_area * ridge * f_uniform * f_freq * f_contrast * f_minutiae;

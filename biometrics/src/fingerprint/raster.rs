@@ -18,7 +18,11 @@ pub struct Plane {
 
 impl Plane {
     pub fn new(width: usize, height: usize) -> Plane {
-        Plane { width, height, data: vec![0.0; width * height] }
+        Plane {
+            width,
+            height,
+            data: vec![0.0; width * height],
+        }
     }
 
     #[inline]
@@ -99,7 +103,10 @@ pub struct Grid {
 
 impl Grid {
     pub fn for_plane(p: &Plane) -> Grid {
-        Grid { cols: p.width.div_ceil(BLOCK), rows: p.height.div_ceil(BLOCK) }
+        Grid {
+            cols: p.width.div_ceil(BLOCK),
+            rows: p.height.div_ceil(BLOCK),
+        }
     }
     pub fn len(&self) -> usize {
         self.cols * self.rows
@@ -113,7 +120,10 @@ impl Grid {
     #[inline]
     pub fn centre(&self, i: usize) -> (f32, f32) {
         let (bx, by) = (i % self.cols, i / self.cols);
-        ((bx * BLOCK) as f32 + BLOCK as f32 / 2.0, (by * BLOCK) as f32 + BLOCK as f32 / 2.0)
+        (
+            (bx * BLOCK) as f32 + BLOCK as f32 / 2.0,
+            (by * BLOCK) as f32 + BLOCK as f32 / 2.0,
+        )
     }
 }
 

@@ -23,7 +23,16 @@ impl Binary {
 }
 
 /// Neighbour offsets in cyclic order: E, NE, N, NW, W, SW, S, SE.
-pub const RING: [(isize, isize); 8] = [(1, 0), (1, -1), (0, -1), (-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1)];
+pub const RING: [(isize, isize); 8] = [
+    (1, 0),
+    (1, -1),
+    (0, -1),
+    (-1, -1),
+    (-1, 0),
+    (-1, 1),
+    (0, 1),
+    (1, 1),
+];
 
 pub fn binarize(enhanced: &Plane) -> Binary {
     Binary {
@@ -66,7 +75,12 @@ pub fn thin(b: Binary) -> Binary {
         let mut changed = false;
         for table in &tables {
             to_clear.clear();
-            to_clear.extend(candidates.iter().copied().filter(|&i| pad[i] && table[code(&pad, i)]));
+            to_clear.extend(
+                candidates
+                    .iter()
+                    .copied()
+                    .filter(|&i| pad[i] && table[code(&pad, i)]),
+            );
             for &i in &to_clear {
                 pad[i] = false;
             }
@@ -90,7 +104,11 @@ pub fn thin(b: Binary) -> Binary {
     for y in 0..h {
         data[y * w..(y + 1) * w].copy_from_slice(&pad[(y + 1) * pw + 1..(y + 1) * pw + 1 + w]);
     }
-    Binary { width: w, height: h, data }
+    Binary {
+        width: w,
+        height: h,
+        data,
+    }
 }
 
 fn ring_of(code: usize) -> [bool; 8] {
@@ -105,7 +123,12 @@ fn deletable_table(pass: usize) -> [bool; 256] {
         let (e, nn, wst, s) = (r[0], r[2], r[4], r[6]);
         (2..=6).contains(&n)
             && transitions(&r) == 1
-            && if pass == 0 { !(nn && e && s) && !(e && s && wst) } else { !(nn && e && wst) && !(nn && s && wst) }
+            && if pass == 0 {
+                // Not both E and S with N or W: the south-east boundary goes first.
+                !(e && s && (nn || wst))
+            } else {
+                !(nn && wst && (e || s))
+            }
     })
 }
 
@@ -125,7 +148,10 @@ fn transitions(r: &[bool; 8]) -> usize {
 /// Yokoi's 8-connectivity number: 1 means the centre pixel is simple (removable).
 fn connectivity8(r: &[bool; 8]) -> usize {
     let c = |k: usize| !r[k % 8];
-    [0usize, 2, 4, 6].iter().filter(|&&k| c(k) && !(c(k + 1) && c(k + 2))).count()
+    [0usize, 2, 4, 6]
+        .iter()
+        .filter(|&&k| c(k) && !(c(k + 1) && c(k + 2)))
+        .count()
 }
 
 fn neighbours(b: &Binary, x: isize, y: isize) -> usize {
@@ -183,7 +209,11 @@ pub fn graph(skel: &Binary, max_len: usize) -> Vec<Node> {
             let cn = crossing_number(skel, x, y);
             if cn == 1 || ring(skel, x, y).iter().filter(|&&v| v).count() == 1 {
                 node_of[idx(x, y)] = nodes.len();
-                nodes.push(Node { x: x as f32, y: y as f32, segments: Vec::new() });
+                nodes.push(Node {
+                    x: x as f32,
+                    y: y as f32,
+                    segments: Vec::new(),
+                });
                 members.push(vec![(x, y)]);
             } else if cn >= 3 {
                 let id = nodes.len();
@@ -209,7 +239,11 @@ pub fn graph(skel: &Binary, max_len: usize) -> Vec<Node> {
                 let n = cluster.len() as f32;
                 let mx = cluster.iter().map(|p| p.0 as f32).sum::<f32>() / n;
                 let my = cluster.iter().map(|p| p.1 as f32).sum::<f32>() / n;
-                nodes.push(Node { x: mx, y: my, segments: Vec::new() });
+                nodes.push(Node {
+                    x: mx,
+                    y: my,
+                    segments: Vec::new(),
+                });
                 members.push(cluster);
             }
         }
@@ -227,7 +261,10 @@ pub fn graph(skel: &Binary, max_len: usize) -> Vec<Node> {
         // Of 8-adjacent start pixels only one begins a branch; keep the 4-connected ones first.
         let mut branches: Vec<(isize, isize)> = Vec::new();
         for &s in &starts {
-            if !branches.iter().any(|b| (b.0 - s.0).abs() <= 1 && (b.1 - s.1).abs() <= 1) {
+            if !branches
+                .iter()
+                .any(|b| (b.0 - s.0).abs() <= 1 && (b.1 - s.1).abs() <= 1)
+            {
                 branches.push(s);
             }
         }
@@ -258,11 +295,19 @@ fn trace(
         }
         let n = node_of[idx(cur.0, cur.1)];
         if n != usize::MAX && n != from {
-            return Segment { to: SegmentEnd::Node(n), length, probe };
+            return Segment {
+                to: SegmentEnd::Node(n),
+                length,
+                probe,
+            };
         }
         if n == from && length > 3 {
             // Came back to the junction it left: a small loop (a lake).
-            return Segment { to: SegmentEnd::Node(from), length, probe };
+            return Segment {
+                to: SegmentEnd::Node(from),
+                length,
+                probe,
+            };
         }
         let next = RING
             .iter()
@@ -273,7 +318,12 @@ fn trace(
                     && !(length <= 3 && from_pixels.contains(&(x, y)))
             })
             // Prefer 4-neighbours, then node pixels, so a diagonal step never skips a node.
-            .min_by_key(|&(x, y)| ((x - cur.0).abs() + (y - cur.1).abs(), node_of[idx(x, y)] == usize::MAX));
+            .min_by_key(|&(x, y)| {
+                (
+                    (x - cur.0).abs() + (y - cur.1).abs(),
+                    node_of[idx(x, y)] == usize::MAX,
+                )
+            });
         match next {
             Some(n) => {
                 if recent.len() == 3 {
@@ -282,10 +332,20 @@ fn trace(
                 recent.push(cur);
                 cur = n;
             }
-            None => return Segment { to: SegmentEnd::Open, length, probe },
+            None => {
+                return Segment {
+                    to: SegmentEnd::Open,
+                    length,
+                    probe,
+                }
+            }
         }
     }
-    Segment { to: SegmentEnd::Open, length: max_len + 1, probe }
+    Segment {
+        to: SegmentEnd::Open,
+        length: max_len + 1,
+        probe,
+    }
 }
 
 #[cfg(test)]
@@ -295,8 +355,15 @@ mod tests {
     fn from_rows(rows: &[&str]) -> Binary {
         let h = rows.len();
         let w = rows[0].len();
-        let data = rows.iter().flat_map(|r| r.chars().map(|c| c == '#')).collect();
-        Binary { width: w, height: h, data }
+        let data = rows
+            .iter()
+            .flat_map(|r| r.chars().map(|c| c == '#'))
+            .collect();
+        Binary {
+            width: w,
+            height: h,
+            data,
+        }
     }
 
     #[test]

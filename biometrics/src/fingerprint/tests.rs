@@ -1,6 +1,8 @@
 //! End-to-end tests of the fingerprint pipeline on synthetic patterns and a real capture.
 
-use super::testutil::{add_noise, aes3500, blur, finger, finger_view, ridges_with_minutiae, to_gray, Placement};
+use super::testutil::{
+    add_noise, aes3500, blur, finger, finger_view, ridges_with_minutiae, to_gray, Placement,
+};
 use super::*;
 
 /// Spiral minutiae on a 55 px lattice over the finger, alternating in sense.
@@ -24,7 +26,11 @@ fn scattered_minutiae(seed: u32) -> Vec<(f32, f32, f32)> {
         for gx in 0..5 {
             let x = 90.0 + 55.0 * gx as f32 + 20.0 * (gy % 2) as f32 + jitter();
             let y = 90.0 + 55.0 * gy as f32 + jitter();
-            let sense = if (gx + gy + seed as usize) % 2 == 0 { 1.0 } else { -1.0 };
+            let sense = if (gx + gy + seed as usize) & 1 == 0 {
+                1.0
+            } else {
+                -1.0
+            };
             if ((x - 200.0) / 150.0).powi(2) + ((y - 260.0) / 200.0).powi(2) < 1.0 {
                 v.push((x, y, sense));
             }
@@ -80,6 +86,10 @@ fn real_aes3500_capture_is_plausible() {
     let q = quality(&img, 1000);
     eprintln!("{q:?}");
     assert!((7.0..12.0).contains(&q.ridge_period_px), "{q:?}");
+    // Read as 500 ppi its ridges would be 1 mm apart: no human finger.
+    let as_500 = quality(&img, 500);
+    assert!(as_500.ridge_period_px > 16.0, "{as_500:?}");
+    assert!(as_500.feedback.contains(&QualityFeedback::ImplausibleRidgeFrequency));
     // 6.5 mm × 6.5 mm of finger is far less than a flat optical capture.
     assert!(q.feedback.contains(&QualityFeedback::SmallArea), "{q:?}");
     assert!(q.score < DEFAULT_QUALITY_THRESHOLD, "{q:?}");
@@ -87,11 +97,19 @@ fn real_aes3500_capture_is_plausible() {
 
 #[test]
 fn spiral_minutiae_are_found_where_they_are() {
-    let truth = [(80.0, 90.0, 1.0), (170.0, 110.0, -1.0), (120.0, 180.0, 1.0), (200.0, 210.0, -1.0)];
+    let truth = [
+        (80.0, 90.0, 1.0),
+        (170.0, 110.0, -1.0),
+        (120.0, 180.0, 1.0),
+        (200.0, 210.0, -1.0),
+    ];
     let p = ridges_with_minutiae(280, 300, 0.5, 9.0, &truth);
     let t = Template::extract(&to_gray(&p), 500);
     for &(x, y, _) in &truth {
-        let near = t.minutiae.iter().any(|m| (m.x as f32 - x).hypot(m.y as f32 - y) < 9.0);
+        let near = t
+            .minutiae
+            .iter()
+            .any(|m| (m.x as f32 - x).hypot(m.y as f32 - y) < 9.0);
         assert!(near, "minutia at ({x},{y}) missed: {:?}", t.minutiae);
     }
     // The pattern holds no other minutiae, apart from a few where the border cuts ridges.
@@ -120,10 +138,17 @@ fn matches_across_rotation_translation_and_distortion() {
     let ms = scattered_minutiae(3);
     let mut a = finger_view(400, 500, 9.0, 140.0, &ms, &Placement::default());
     add_noise(&mut a, 8.0, 11);
-    let placement = Placement { rotation: 0.45, shift: (25.0, -35.0), warp: 6.0 };
+    let placement = Placement {
+        rotation: 0.45,
+        shift: (25.0, -35.0),
+        warp: 6.0,
+    };
     let mut b = finger_view(400, 500, 9.0, 140.0, &ms, &placement);
     add_noise(&mut b, 8.0, 12);
-    let (ta, tb) = (Template::extract(&to_gray(&a), 500), Template::extract(&to_gray(&b), 500));
+    let (ta, tb) = (
+        Template::extract(&to_gray(&a), 500),
+        Template::extract(&to_gray(&b), 500),
+    );
     let d = compare_detailed(&ta, &tb);
     eprintln!("{d:?}");
     assert!(d.result.matched, "{d:?}");

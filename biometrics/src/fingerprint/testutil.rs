@@ -44,7 +44,13 @@ pub fn ridges_with_minutiae(
 
 /// A fingerprint-like image: concentric-arc ridges (a loop-ish pattern) inside an elliptical
 /// finger on a light background, with a few spiral minutiae, at 500 ppi.
-pub fn finger(w: usize, h: usize, period: f32, contrast: f32, minutiae: &[(f32, f32, f32)]) -> Plane {
+pub fn finger(
+    w: usize,
+    h: usize,
+    period: f32,
+    contrast: f32,
+    minutiae: &[(f32, f32, f32)],
+) -> Plane {
     finger_view(w, h, period, contrast, minutiae, &Placement::default())
 }
 
@@ -75,7 +81,10 @@ pub fn finger_view(
     for y in 0..h {
         for x in 0..w {
             // Sensor pixel → finger coordinates.
-            let (dx, dy) = (x as f32 - ox - placement.shift.0, y as f32 - oy - placement.shift.1);
+            let (dx, dy) = (
+                x as f32 - ox - placement.shift.0,
+                y as f32 - oy - placement.shift.1,
+            );
             let mut fx = ox + dx * cos - dy * sin;
             let mut fy = oy + dx * sin + dy * cos;
             fx += placement.warp * (fy / 90.0).sin();
@@ -133,13 +142,19 @@ pub fn to_gray(p: &Plane) -> GrayImage {
     GrayImage::from_raw(
         p.width as u32,
         p.height as u32,
-        p.data.iter().map(|v| v.round().clamp(0.0, 255.0) as u8).collect(),
+        p.data
+            .iter()
+            .map(|v| v.round().clamp(0.0, 255.0) as u8)
+            .collect(),
     )
     .expect("buffer size matches")
 }
 
 /// The real AES3500 capture from libfprint's test suite, as grey.
 pub fn aes3500() -> GrayImage {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/libfprint-aes3500/capture.png");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/fixtures/libfprint-aes3500/capture.png"
+    );
     image::open(path).expect("fixture readable").to_luma8()
 }

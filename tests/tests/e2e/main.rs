@@ -2,6 +2,7 @@
 //! and a technician would. One test binary; shared helpers in `station.rs`.
 
 mod errors;
+mod external_upstream;
 mod flows;
 mod station;
 mod upstream_down;

@@ -30,6 +30,15 @@ impl Station {
 
     /// Starts with extra TOML configuration.
     pub async fn start_with(config: &str) -> Station {
+        Station::start_full(config, None).await
+    }
+
+    /// Starts against an external SPID server (`--upstream`), simulated devices still.
+    pub async fn start_external(upstream: &str) -> Station {
+        Station::start_full("", Some(upstream.to_string())).await
+    }
+
+    async fn start_full(config: &str, upstream: Option<String>) -> Station {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("spidd.toml");
         std::fs::write(&config_path, config).expect("write config");
@@ -38,7 +47,7 @@ impl Station {
             simulate: true,
             listen: Some("127.0.0.1:0".parse().unwrap()),
             sim_control: Some("127.0.0.1:0".parse().unwrap()),
-            upstream: None,
+            upstream,
             data_dir: Some(dir.path().join("data")),
         })
         .await

@@ -153,8 +153,9 @@ impl CaptureContext {
             let _ = reader.wait_finger_off(Duration::from_millis(200), cancel);
             image
         };
-        let quality = fingerprint::quality(&taken.image, taken.ppi).score;
-        let template = Template::extract(&taken.image, taken.ppi);
+        // One analysis gives both the quality and the template.
+        let (report, template) = fingerprint::assess(&taken.image, taken.ppi);
+        let quality = report.score;
         let matched = (request.purpose == CapturePurpose::OperatorMatch).then(|| {
             let stored = self.operators.get(request.subject.digits());
             let best = stored

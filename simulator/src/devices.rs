@@ -356,13 +356,17 @@ mod tests {
         let cancel = Cancel::new();
         let frame = camera.frame(Duration::from_secs(1), &cancel).unwrap();
         let view = scene.view();
-        assert_eq!(frame, face::frame("52998224725", view.variation));
+        // Frame n of a presentation shows movement n (mod MOVEMENTS) of it.
+        assert_eq!(frame, face::frame("52998224725", view.variation * MOVEMENTS));
+        let moved = camera.frame(Duration::from_secs(1), &cancel).unwrap();
+        assert_eq!(moved, face::frame("52998224725", view.variation * MOVEMENTS + 1));
+        assert_ne!(moved, frame, "the person moves a little between frames");
         scene.set_presentation(Presentation {
             absent: true,
             ..Presentation::default()
         });
         let empty = camera.frame(Duration::from_secs(1), &cancel).unwrap();
-        assert_eq!(empty, face::empty_frame(view.variation));
+        assert_eq!(empty, face::empty_frame(view.variation * MOVEMENTS + 2));
         scene.set_devices(DeviceModes {
             camera: DeviceMode::Absent,
             ..DeviceModes::default()

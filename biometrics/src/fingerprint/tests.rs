@@ -89,7 +89,9 @@ fn real_aes3500_capture_is_plausible() {
     // Read as 500 ppi its ridges would be 1 mm apart: no human finger.
     let as_500 = quality(&img, 500);
     assert!(as_500.ridge_period_px > 16.0, "{as_500:?}");
-    assert!(as_500.feedback.contains(&QualityFeedback::ImplausibleRidgeFrequency));
+    assert!(as_500
+        .feedback
+        .contains(&QualityFeedback::ImplausibleRidgeFrequency));
     // 6.5 mm × 6.5 mm of finger is far less than a flat optical capture.
     assert!(q.feedback.contains(&QualityFeedback::SmallArea), "{q:?}");
     assert!(q.score < DEFAULT_QUALITY_THRESHOLD, "{q:?}");

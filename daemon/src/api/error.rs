@@ -7,6 +7,9 @@ use serde::Serialize;
 use state_machine::{CpfError, FlowError, MissingError};
 use utoipa::ToSchema;
 
+use crate::courier::CourierError;
+use crate::outbox::OutboxError;
+
 /// `{"status":"ERROR","error":{"code":..,"message":..}}`, plus `state` for `INVALID_STATE`.
 #[derive(Serialize, ToSchema)]
 pub struct ErrorBody {
@@ -112,6 +115,26 @@ impl From<FlowError> for ApiError {
                 ApiError::internal(format!("The SPID server answered unexpectedly: {reason}."))
             }
             FlowError::InvalidArgument { reason } => ApiError::invalid_argument(reason),
+        }
+    }
+}
+
+impl From<OutboxError> for ApiError {
+    fn from(e: OutboxError) -> ApiError {
+        if e.is_storage() {
+            ApiError::storage(format!("The station's database cannot be written: {e}."))
+        } else {
+            ApiError::internal(format!("The station's database failed: {e}."))
+        }
+    }
+}
+
+impl From<CourierError> for ApiError {
+    fn from(e: CourierError) -> ApiError {
+        if e.is_storage() {
+            ApiError::storage(format!("The station's database cannot be written: {e}."))
+        } else {
+            ApiError::internal(e.to_string())
         }
     }
 }

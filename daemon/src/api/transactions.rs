@@ -19,7 +19,7 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|e| ApiError::internal(format!("The station's database failed: {e}.")))
+        .map_err(ApiError::from)
 }
 
 /// Capture Result by ID: the upstream's answer for a delivered transaction.
@@ -31,13 +31,7 @@ pub async fn result(State(state): State<AppState>, Path(id): Path<String>) -> Re
         .courier
         .result(&id)
         .await
-        .map_err(|e| {
-            if e.is_storage() {
-                ApiError::storage(format!("The station's database failed: {e}."))
-            } else {
-                ApiError::internal(e.to_string())
-            }
-        })?
+        .map_err(ApiError::from)?
         .ok_or_else(|| ApiError::not_found(format!("No transaction has the id {id}.")))?;
     Ok(Json(match result {
         CaptureResult::Pending { id } => {
@@ -112,13 +106,7 @@ pub async fn report(
 #[utoipa::path(method(get, post), path = "/capture/resend-all", tag = "transactions",
     responses((status = 200, body = ResendAnswer)))]
 pub async fn resend_all(State(state): State<AppState>) -> Result<Json<ResendAnswer>, ApiError> {
-    let summary = state.courier.resend_all().await.map_err(|e| {
-        if e.is_storage() {
-            ApiError::storage(format!("The station's database failed: {e}."))
-        } else {
-            ApiError::internal(e.to_string())
-        }
-    })?;
+    let summary = state.courier.resend_all().await?;
     Ok(Json(ResendAnswer {
         status: "RESEND_DONE",
         attempted: summary.attempted,

@@ -45,7 +45,10 @@ pub enum AppError {
     #[error("cannot set up the SPID server client: {0}")]
     Upstream(String),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot start the simulator: {0}")]
     Simulator(String),
 }
@@ -55,13 +58,14 @@ pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -73,8 +77,11 @@ pub async fn shutdown_signal() {
 
 fn init_logging(config: &Config) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("SPIDD_LOG").unwrap_or_else(|_| EnvFilter::new(&config.log.level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        EnvFilter::try_from_env("SPIDD_LOG").unwrap_or_else(|_| EnvFilter::new(&config.log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match config.log.format {
         config::LogFormat::Json => builder.json().try_init(),
         config::LogFormat::Text => builder.try_init(),
@@ -127,9 +134,16 @@ impl Running {
 }
 
 /// Runs the station until `shutdown` resolves.
-pub async fn run(options: Options, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), AppError> {
+pub async fn run(
+    options: Options,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), AppError> {
     let running = start(options).await?;
-    println!("spidd: local API on http://{}{}", running.api_addr, api::BASE_PATH);
+    println!(
+        "spidd: local API on http://{}{}",
+        running.api_addr,
+        api::BASE_PATH
+    );
     if let Some(addr) = running.sim_control_addr {
         println!("spidd: simulator control API on http://{addr}");
     }
@@ -147,7 +161,9 @@ pub async fn start(options: Options) -> Result<Running, AppError> {
     let (stop_tx, stop_rx) = watch::channel(false);
 
     let simulation = if options.simulate {
-        let control = options.sim_control.unwrap_or_else(|| DEFAULT_SIM_CONTROL.parse().expect("valid address"));
+        let control = options
+            .sim_control
+            .unwrap_or_else(|| DEFAULT_SIM_CONTROL.parse().expect("valid address"));
         Some(Simulation::start(&mut config, &options, control, stop_rx.clone()).await?)
     } else {
         None
@@ -156,24 +172,36 @@ pub async fn start(options: Options) -> Result<Running, AppError> {
         Some(sim) if options.upstream.is_none() => Some(sim.upstream_password()),
         // An external simulator (`spid-sim server`) uses the simulator's default credentials
         // unless the configuration names a password.
-        Some(_) => config.upstream.read_password()?.or_else(|| Some(Simulation::default_password())),
+        Some(_) => config
+            .upstream
+            .read_password()?
+            .or_else(|| Some(Simulation::default_password())),
         None => config.upstream.read_password()?,
     };
 
     let db_path = config.outbox.database_path();
     if let Some(dir) = db_path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| AppError::Outbox { path: db_path.clone(), reason: e.to_string() })?;
+        std::fs::create_dir_all(dir).map_err(|e| AppError::Outbox {
+            path: db_path.clone(),
+            reason: e.to_string(),
+        })?;
     }
     let outbox = {
         let path = db_path.clone();
         tokio::task::spawn_blocking(move || Outbox::open(&path))
             .await
-            .map_err(|e| AppError::Outbox { path: db_path.clone(), reason: e.to_string() })?
-            .map_err(|e| AppError::Outbox { path: db_path.clone(), reason: e.to_string() })?
+            .map_err(|e| AppError::Outbox {
+                path: db_path.clone(),
+                reason: e.to_string(),
+            })?
+            .map_err(|e| AppError::Outbox {
+                path: db_path.clone(),
+                reason: e.to_string(),
+            })?
     };
     let upstream = Arc::new(
-        UpstreamClient::new(&config.upstream, password).map_err(|e| AppError::Upstream(e.to_string()))?,
+        UpstreamClient::new(&config.upstream, password)
+            .map_err(|e| AppError::Upstream(e.to_string()))?,
     );
     let courier = Arc::new(Courier::new(
         outbox.clone(),
@@ -196,7 +224,9 @@ pub async fn start(options: Options) -> Result<Running, AppError> {
     let capture = Arc::new(CaptureContext {
         devices,
         operators: operators.clone(),
-        faces: Arc::new(biometrics::face::FaceChecker::new(biometrics::face::FaceCheckConfig::default())),
+        faces: Arc::new(biometrics::face::FaceChecker::new(
+            biometrics::face::FaceCheckConfig::default(),
+        )),
         camera_resolution: (640, 480),
         face_threshold: config.capture.face_quality_threshold,
         states: DeviceStates::default(),
@@ -239,11 +269,18 @@ pub async fn start(options: Options) -> Result<Running, AppError> {
 
     let listener = TcpListener::bind(config.api.listen)
         .await
-        .map_err(|source| AppError::Bind { addr: config.api.listen, source })?;
-    let local = listener.local_addr().map_err(|source| AppError::Bind { addr: config.api.listen, source })?;
+        .map_err(|source| AppError::Bind {
+            addr: config.api.listen,
+            source,
+        })?;
+    let local = listener.local_addr().map_err(|source| AppError::Bind {
+        addr: config.api.listen,
+        source,
+    })?;
     info!(listen = %local, base = api::BASE_PATH, simulate = options.simulate, "spidd ready");
     let retry = tokio::spawn(courier.clone().run_retry_loop(wait_stop(stop_rx.clone())));
-    let server = axum::serve(listener, api::router(state)).with_graceful_shutdown(wait_stop(stop_rx.clone()));
+    let server = axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(wait_stop(stop_rx.clone()));
     let server = tokio::spawn(async move {
         if let Err(e) = server.await {
             warn!(error = %e, "the local API server failed");

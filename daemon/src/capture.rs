@@ -59,7 +59,11 @@ impl DeviceStates {
 
     /// `ready` until a use says otherwise.
     pub fn get(&self, kind: DeviceKind) -> &'static str {
-        self.states.lock().ok().and_then(|m| m.get(&kind).copied()).unwrap_or("ready")
+        self.states
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&kind).copied())
+            .unwrap_or("ready")
     }
 }
 
@@ -90,7 +94,10 @@ const FACE_FRAMES: usize = 5;
 
 /// What one attempt produced.
 pub enum CaptureOutcome {
-    Captured { sample: Sample, matched: Option<bool> },
+    Captured {
+        sample: Sample,
+        matched: Option<bool>,
+    },
     NothingPresented,
     Failed(DeviceFailure),
     /// Stopped by the flow; nobody waits for the result.
@@ -111,7 +118,12 @@ pub struct CaptureContext {
 
 impl CaptureContext {
     /// Runs one attempt; blocks. `budget` is the time left before the flow's deadline.
-    pub fn run(&self, request: &CaptureRequest, budget: Duration, cancel: &Cancel) -> CaptureOutcome {
+    pub fn run(
+        &self,
+        request: &CaptureRequest,
+        budget: Duration,
+        cancel: &Cancel,
+    ) -> CaptureOutcome {
         if let Some(scene) = &self.devices.scene {
             let finger = match request.position {
                 Position::Face => None,
@@ -125,7 +137,11 @@ impl CaptureContext {
             Position::Face => self.face(budget, cancel),
         };
         let outcome = outcome.unwrap_or_else(|e| from_device_error(&e));
-        let kind = if request.position.is_face() { DeviceKind::Camera } else { DeviceKind::FingerprintReader };
+        let kind = if request.position.is_face() {
+            DeviceKind::Camera
+        } else {
+            DeviceKind::FingerprintReader
+        };
         self.states.record(kind, &outcome);
         match &outcome {
             CaptureOutcome::Captured { sample, matched } => info!(
@@ -136,14 +152,23 @@ impl CaptureContext {
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "capture judged"
             ),
-            CaptureOutcome::NothingPresented => info!(position = %request.position, "nothing presented"),
-            CaptureOutcome::Failed(f) => warn!(position = %request.position, failure = ?f, "capture failed"),
+            CaptureOutcome::NothingPresented => {
+                info!(position = %request.position, "nothing presented")
+            }
+            CaptureOutcome::Failed(f) => {
+                warn!(position = %request.position, failure = ?f, "capture failed")
+            }
             CaptureOutcome::Cancelled => debug!(position = %request.position, "capture cancelled"),
         }
         outcome
     }
 
-    fn finger(&self, request: &CaptureRequest, budget: Duration, cancel: &Cancel) -> Result<CaptureOutcome, DeviceError> {
+    fn finger(
+        &self,
+        request: &CaptureRequest,
+        budget: Duration,
+        cancel: &Cancel,
+    ) -> Result<CaptureOutcome, DeviceError> {
         let taken = {
             let mut reader = self.devices.reader.lock().map_err(|_| poisoned())?;
             reader.open()?;
@@ -169,7 +194,11 @@ impl CaptureContext {
             sample: Sample {
                 position: request.position,
                 quality,
-                data: SampleData::Finger { image: taken.image, ppi: taken.ppi, template },
+                data: SampleData::Finger {
+                    image: taken.image,
+                    ppi: taken.ppi,
+                    template,
+                },
             },
             matched,
         })
@@ -187,7 +216,12 @@ impl CaptureContext {
         result
     }
 
-    fn watch(&self, camera: &mut dyn Camera, deadline: Instant, cancel: &Cancel) -> Result<CaptureOutcome, DeviceError> {
+    fn watch(
+        &self,
+        camera: &mut dyn Camera,
+        deadline: Instant,
+        cancel: &Cancel,
+    ) -> Result<CaptureOutcome, DeviceError> {
         let mut best: Option<(u8, drivers::RgbImage)> = None;
         let mut judged = 0;
         while judged < FACE_FRAMES {
@@ -217,7 +251,11 @@ impl CaptureContext {
         }
         Ok(match best {
             Some((quality, frame)) => CaptureOutcome::Captured {
-                sample: Sample { position: Position::Face, quality, data: SampleData::Face { frame } },
+                sample: Sample {
+                    position: Position::Face,
+                    quality,
+                    data: SampleData::Face { frame },
+                },
                 matched: None,
             },
             None => CaptureOutcome::NothingPresented,
@@ -234,6 +272,8 @@ fn from_device_error(e: &DeviceError) -> CaptureOutcome {
         DeviceError::Timeout => CaptureOutcome::NothingPresented,
         DeviceError::Cancelled => CaptureOutcome::Cancelled,
         DeviceError::Unavailable(_) => CaptureOutcome::Failed(DeviceFailure::Unavailable),
-        DeviceError::Protocol(_) | DeviceError::Io(_) => CaptureOutcome::Failed(DeviceFailure::Error),
+        DeviceError::Protocol(_) | DeviceError::Io(_) => {
+            CaptureOutcome::Failed(DeviceFailure::Error)
+        }
     }
 }

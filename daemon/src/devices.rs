@@ -7,7 +7,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use drivers::{Camera, Cancel, DeviceError, DeviceInfo, DeviceKind, FingerImage, FingerprintReader, RgbImage};
+use drivers::{
+    Camera, Cancel, DeviceError, DeviceInfo, DeviceKind, FingerImage, FingerprintReader, RgbImage,
+};
 use tracing::warn;
 
 use crate::capture::Devices;

@@ -1,12 +1,12 @@
 //! spidd: the SPID capture station daemon.
-pub mod config;
-pub mod upstream;
-pub mod outbox;
-pub mod courier;
 pub mod api;
 pub mod app;
 pub mod capture;
+pub mod config;
+pub mod courier;
 pub mod devices;
 pub mod link;
+pub mod outbox;
 pub mod runtime;
 pub mod simulate;
+pub mod upstream;

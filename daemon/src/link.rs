@@ -20,7 +20,10 @@ pub struct Link {
 
 impl Link {
     pub fn new(upstream: Arc<UpstreamClient>) -> Link {
-        Link { upstream, last: Mutex::new(None) }
+        Link {
+            upstream,
+            last: Mutex::new(None),
+        }
     }
 
     pub async fn reachable(&self) -> bool {
@@ -30,7 +33,10 @@ impl Link {
                 return ok;
             }
         }
-        let ok = matches!(tokio::time::timeout(PROBE_TIMEOUT, self.upstream.ping()).await, Ok(Ok(_)));
+        let ok = matches!(
+            tokio::time::timeout(PROBE_TIMEOUT, self.upstream.ping()).await,
+            Ok(Ok(_))
+        );
         if last.map(|(_, was)| was) != Some(ok) {
             info!(reachable = ok, "upstream link changed");
         }

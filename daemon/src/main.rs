@@ -43,7 +43,10 @@ fn main() -> ExitCode {
         upstream: cli.upstream,
         data_dir: cli.data_dir,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("spidd: cannot start the async runtime: {e}");

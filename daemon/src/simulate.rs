@@ -40,12 +40,15 @@ impl Simulation {
         let mut tasks = Vec::new();
 
         let server = if options.upstream.is_none() {
-            let fake = FakeSpidServer::new(ServerConfig::default()).map_err(|e| AppError::Simulator(e.to_string()))?;
+            let fake = FakeSpidServer::new(ServerConfig::default())
+                .map_err(|e| AppError::Simulator(e.to_string()))?;
             simulator::server::seed_fixtures(&fake);
-            let listener = TcpListener::bind("127.0.0.1:0")
-                .await
-                .map_err(|e| AppError::Simulator(format!("cannot bind the fake SPID server: {e}")))?;
-            let addr = listener.local_addr().map_err(|e| AppError::Simulator(e.to_string()))?;
+            let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| {
+                AppError::Simulator(format!("cannot bind the fake SPID server: {e}"))
+            })?;
+            let addr = listener
+                .local_addr()
+                .map_err(|e| AppError::Simulator(e.to_string()))?;
             config.upstream.url = format!("http://{addr}{}", simulator::server::BASE_PATH);
             config.upstream.username = fake.config().username.clone();
             config.upstream.token_path = fake
@@ -80,16 +83,31 @@ impl Simulation {
         }
         let listener = TcpListener::bind(control)
             .await
-            .map_err(|source| AppError::Bind { addr: control, source })?;
-        let control_addr = listener.local_addr().map_err(|source| AppError::Bind { addr: control, source })?;
+            .map_err(|source| AppError::Bind {
+                addr: control,
+                source,
+            })?;
+        let control_addr = listener.local_addr().map_err(|source| AppError::Bind {
+            addr: control,
+            source,
+        })?;
         let stopped = wait_stop(stop);
         tasks.push(tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, control_router).with_graceful_shutdown(stopped).await {
+            if let Err(e) = axum::serve(listener, control_router)
+                .with_graceful_shutdown(stopped)
+                .await
+            {
                 warn!(error = %e, "the simulator control API failed");
             }
         }));
         info!(control = %control_addr, upstream = %config.upstream.url, "simulation started");
-        Ok(Simulation { scene, server, control_addr, tasks, temp_dir })
+        Ok(Simulation {
+            scene,
+            server,
+            control_addr,
+            tasks,
+            temp_dir,
+        })
     }
 
     /// The password a fake server has unless told otherwise.
@@ -99,7 +117,10 @@ impl Simulation {
 
     /// The in-process fake server's password (the station logs in with it).
     pub fn upstream_password(&self) -> String {
-        self.server.as_ref().map(|s| s.config().password.clone()).unwrap_or_default()
+        self.server
+            .as_ref()
+            .map(|s| s.config().password.clone())
+            .unwrap_or_default()
     }
 
     pub fn control_addr(&self) -> SocketAddr {
@@ -108,8 +129,12 @@ impl Simulation {
 
     pub fn devices(&self) -> Devices {
         Devices {
-            reader: Arc::new(Mutex::new(Box::new(SimulatedReader::new(self.scene.clone())))),
-            camera: Arc::new(Mutex::new(Box::new(SimulatedCamera::new(self.scene.clone())))),
+            reader: Arc::new(Mutex::new(Box::new(SimulatedReader::new(
+                self.scene.clone(),
+            )))),
+            camera: Arc::new(Mutex::new(Box::new(SimulatedCamera::new(
+                self.scene.clone(),
+            )))),
             scene: Some(self.scene.clone()),
         }
     }

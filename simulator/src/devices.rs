@@ -357,9 +357,15 @@ mod tests {
         let frame = camera.frame(Duration::from_secs(1), &cancel).unwrap();
         let view = scene.view();
         // Frame n of a presentation shows movement n (mod MOVEMENTS) of it.
-        assert_eq!(frame, face::frame("52998224725", view.variation * MOVEMENTS));
+        assert_eq!(
+            frame,
+            face::frame("52998224725", view.variation * MOVEMENTS)
+        );
         let moved = camera.frame(Duration::from_secs(1), &cancel).unwrap();
-        assert_eq!(moved, face::frame("52998224725", view.variation * MOVEMENTS + 1));
+        assert_eq!(
+            moved,
+            face::frame("52998224725", view.variation * MOVEMENTS + 1)
+        );
         assert_ne!(moved, frame, "the person moves a little between frames");
         scene.set_presentation(Presentation {
             absent: true,

@@ -9,7 +9,10 @@ use crate::Millis;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Effect {
     /// Answer the API call `to`. Every command gets exactly one reply, sooner or later.
-    Reply { to: CommandId, reply: Result<Answer, FlowError> },
+    Reply {
+        to: CommandId,
+        reply: Result<Answer, FlowError>,
+    },
     /// Start capturing one position. A capture already running is stopped first by a
     /// [`Effect::StopCapture`] that comes before this effect.
     StartCapture(CaptureRequest),
@@ -18,9 +21,15 @@ pub enum Effect {
     /// Drop the samples of the abandoned or finished transaction (the daemon frees them).
     DiscardSamples { samples: Vec<SampleId> },
     /// Call the upstream; answer with [`crate::Input::Upstream`] carrying `request`.
-    Upstream { request: RequestId, call: UpstreamCall },
+    Upstream {
+        request: RequestId,
+        call: UpstreamCall,
+    },
     /// Write the transaction durably to the outbox, then answer with [`crate::Input::Persisted`].
-    Persist { request: RequestId, transaction: TransactionRecord },
+    Persist {
+        request: RequestId,
+        transaction: TransactionRecord,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -48,12 +57,22 @@ pub enum CapturePurpose {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum UpstreamCall {
-    LookupOperator { operator: Cpf },
-    LookupPerson { cpf: Cpf },
+    LookupOperator {
+        operator: Cpf,
+    },
+    LookupPerson {
+        cpf: Cpf,
+    },
     /// `PUT /operator` with these samples (the operator enroll plan's best attempts).
-    EnrollOperator { operator: Cpf, samples: Vec<KeptSample> },
+    EnrollOperator {
+        operator: Cpf,
+        samples: Vec<KeptSample>,
+    },
     /// First delivery attempt of a persisted transaction (station id from the outbox).
-    Deliver { transaction: String, mode: Mode },
+    Deliver {
+        transaction: String,
+        mode: Mode,
+    },
 }
 
 /// The best attempt of one position.
@@ -88,14 +107,26 @@ pub struct TransactionRecord {
 pub enum Answer {
     /// `OPERATOR_OK`, `OPERATOR_OFFLINE_OK`, `OPERATOR_PENDING`, `OPERATOR_IN_PROGRESS`,
     /// `OPERATOR_NOT_FOUND`, `OPERATOR_FAILED`.
-    Login { status: LoginStatus, operator: Cpf },
+    Login {
+        status: LoginStatus,
+        operator: Cpf,
+    },
     LoggedOut,
     /// `OPERATOR_CAPTURING` (Operator Enroll and Operator Capture).
     OperatorCapturing,
-    PersonNotFound { cpf: Cpf },
-    ClientCapturing { cpf: Cpf, mode: Mode },
+    PersonNotFound {
+        cpf: Cpf,
+    },
+    ClientCapturing {
+        cpf: Cpf,
+        mode: Mode,
+    },
     Idle,
-    Sent { status: SendStatus, id: String, tguid: Option<String> },
+    Sent {
+        status: SendStatus,
+        id: String,
+        tguid: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

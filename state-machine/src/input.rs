@@ -64,7 +64,10 @@ pub enum DeviceEvent {
     },
     /// No finger or face was presented before the device gave up.
     NothingPresented { capture: CaptureId },
-    Failed { capture: CaptureId, failure: DeviceFailure },
+    Failed {
+        capture: CaptureId,
+        failure: DeviceFailure,
+    },
 }
 
 impl DeviceEvent {
@@ -88,11 +91,23 @@ pub enum DeviceFailure {
 /// An answer to an [`crate::UpstreamCall`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum UpstreamAnswer {
-    Operator { request: RequestId, outcome: OperatorLookup },
-    Person { request: RequestId, outcome: PersonLookup },
+    Operator {
+        request: RequestId,
+        outcome: OperatorLookup,
+    },
+    Person {
+        request: RequestId,
+        outcome: PersonLookup,
+    },
     /// `Err` carries a one-sentence reason.
-    OperatorEnrolled { request: RequestId, outcome: Result<(), String> },
-    Delivered { request: RequestId, outcome: DeliveryOutcome },
+    OperatorEnrolled {
+        request: RequestId,
+        outcome: Result<(), String>,
+    },
+    Delivered {
+        request: RequestId,
+        outcome: DeliveryOutcome,
+    },
 }
 
 impl UpstreamAnswer {
@@ -110,18 +125,27 @@ impl UpstreamAnswer {
 #[derive(Clone, Debug, PartialEq)]
 pub enum OperatorLookup {
     /// Known with biometrics, status VERIFIED; the daemon stored them locally.
-    Enrolled { fingers: Vec<Finger> },
+    Enrolled {
+        fingers: Vec<Finger>,
+    },
     /// Registered by an administrator, no biometrics yet.
     Registered,
     /// Biometrics sent, the server is still processing them.
     InProgress,
     NotFound,
     /// Enrollment failed on the server (or an unknown status; `reason` has the raw value).
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
     /// Connection error, timeout or 5xx. `local` is what the station holds for this operator.
-    Unreachable { reason: String, local: Option<LocalOperator> },
+    Unreachable {
+        reason: String,
+        local: Option<LocalOperator>,
+    },
     /// Any other failure (malformed answer, 4xx, auth).
-    Error { reason: String },
+    Error {
+        reason: String,
+    },
 }
 
 /// Operator biometrics held in the station's own store.
@@ -135,10 +159,16 @@ pub struct LocalOperator {
 #[derive(Clone, Debug, PartialEq)]
 pub enum PersonLookup {
     /// Enrolled; `fingers` lists the enrolled finger positions when the server says so.
-    Found { fingers: Option<Vec<Finger>> },
+    Found {
+        fingers: Option<Vec<Finger>>,
+    },
     NotFound,
-    Unreachable { reason: String },
-    Error { reason: String },
+    Unreachable {
+        reason: String,
+    },
+    Error {
+        reason: String,
+    },
 }
 
 /// The first delivery attempt of a persisted transaction (the daemon's courier makes it).

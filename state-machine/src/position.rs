@@ -168,10 +168,22 @@ mod tests {
         assert_eq!(m[0].finger.code(), 7);
         assert_eq!(m[1].kind, MissingType::Bandaged);
         assert!(Missing::parse_list("").unwrap().is_empty());
-        assert!(matches!(Missing::parse_list("11:AMPUTATED"), Err(MissingError::Finger(_))));
-        assert!(matches!(Missing::parse_list("7:LOST"), Err(MissingError::Type(_))));
-        assert!(matches!(Missing::parse_list("7"), Err(MissingError::Form(_))));
-        assert!(matches!(Missing::parse_list("7:AMPUTATED,7:BANDAGED"), Err(MissingError::Repeated(7))));
+        assert!(matches!(
+            Missing::parse_list("11:AMPUTATED"),
+            Err(MissingError::Finger(_))
+        ));
+        assert!(matches!(
+            Missing::parse_list("7:LOST"),
+            Err(MissingError::Type(_))
+        ));
+        assert!(matches!(
+            Missing::parse_list("7"),
+            Err(MissingError::Form(_))
+        ));
+        assert!(matches!(
+            Missing::parse_list("7:AMPUTATED,7:BANDAGED"),
+            Err(MissingError::Repeated(7))
+        ));
     }
 
     #[test]
@@ -180,6 +192,9 @@ mod tests {
             assert_eq!(Position::from_index(i).unwrap().index(), i);
         }
         assert!(Position::from_index(11).is_none());
-        assert_eq!(Position::Finger(Finger::RIGHT_INDEX).prompt(), "Place the right index finger");
+        assert_eq!(
+            Position::Finger(Finger::RIGHT_INDEX).prompt(),
+            "Place the right index finger"
+        );
     }
 }

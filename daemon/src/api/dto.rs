@@ -143,9 +143,15 @@ impl CaptureStatusAnswer {
             missing: s
                 .missing
                 .iter()
-                .map(|m| MissingJson { index: m.finger.code(), kind: m.kind.as_str() })
+                .map(|m| MissingJson {
+                    index: m.finger.code(),
+                    kind: m.kind.as_str(),
+                })
                 .collect(),
-            failure: s.failure.map(|f| FailureJson { code: f.code(), message: f.message() }),
+            failure: s.failure.map(|f| FailureJson {
+                code: f.code(),
+                message: f.message(),
+            }),
         }
     }
 }

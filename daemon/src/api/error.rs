@@ -46,7 +46,13 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into(), state: None, id: None }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            state: None,
+            id: None,
+        }
     }
 
     pub fn not_found(message: impl Into<String>) -> ApiError {
@@ -58,7 +64,11 @@ impl ApiError {
     }
 
     pub fn server_unavailable(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "SERVER_UNAVAILABLE", message)
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVER_UNAVAILABLE",
+            message,
+        )
     }
 
     pub fn internal(message: impl Into<String>) -> ApiError {
@@ -66,7 +76,11 @@ impl ApiError {
     }
 
     pub fn storage(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "STORAGE_UNAVAILABLE", message)
+        ApiError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "STORAGE_UNAVAILABLE",
+            message,
+        )
     }
 
     pub fn invalid_state(state: &'static str) -> ApiError {
@@ -83,7 +97,11 @@ impl ApiError {
 
 impl From<CpfError> for ApiError {
     fn from(e: CpfError) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, "INVALID_CPF", format!("Invalid CPF: {e}."))
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_CPF",
+            format!("Invalid CPF: {e}."),
+        )
     }
 }
 
@@ -143,7 +161,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
             status: "ERROR",
-            error: ErrorDetail { code: self.code, message: self.message },
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+            },
             state: self.state,
             id: self.id,
         };

@@ -6,7 +6,9 @@ use serde::Deserialize;
 use state_machine::{Answer, Command, Cpf, Missing};
 use utoipa::IntoParams;
 
-use super::dto::{CaptureStatusAnswer, LoginAnswer, LoginStatusAnswer, PersonAnswer, SendAnswer, StatusAnswer};
+use super::dto::{
+    CaptureStatusAnswer, LoginAnswer, LoginStatusAnswer, PersonAnswer, SendAnswer, StatusAnswer,
+};
 use super::error::{ApiError, ErrorBody};
 use super::AppState;
 
@@ -38,12 +40,16 @@ pub struct MissingQuery {
         (status = 409, description = "INVALID_STATE", body = ErrorBody),
         (status = 503, description = "SERVER_UNAVAILABLE", body = ErrorBody),
         (status = 500, description = "ERROR from the upstream", body = ErrorBody)))]
-pub async fn login(State(state): State<AppState>, Path(operator): Path<String>) -> Result<Json<LoginAnswer>, ApiError> {
+pub async fn login(
+    State(state): State<AppState>,
+    Path(operator): Path<String>,
+) -> Result<Json<LoginAnswer>, ApiError> {
     let operator = Cpf::parse(&operator)?;
     match run(&state, Command::Login { operator }).await? {
-        Answer::Login { status, operator } => {
-            Ok(Json(LoginAnswer { status: status.as_str(), operator_id: operator.digits().to_string() }))
-        }
+        Answer::Login { status, operator } => Ok(Json(LoginAnswer {
+            status: status.as_str(),
+            operator_id: operator.digits().to_string(),
+        })),
         other => Err(unexpected(other)),
     }
 }
@@ -58,7 +64,9 @@ pub async fn login_status(State(state): State<AppState>) -> Json<LoginStatusAnsw
 #[utoipa::path(method(get, post), path = "/logout", tag = "session", responses((status = 200, body = StatusAnswer)))]
 pub async fn logout(State(state): State<AppState>) -> Result<Json<StatusAnswer>, ApiError> {
     match run(&state, Command::Logout).await? {
-        Answer::LoggedOut => Ok(Json(StatusAnswer { status: "LOGGED_OUT" })),
+        Answer::LoggedOut => Ok(Json(StatusAnswer {
+            status: "LOGGED_OUT",
+        })),
         other => Err(unexpected(other)),
     }
 }
@@ -66,18 +74,24 @@ pub async fn logout(State(state): State<AppState>) -> Result<Json<StatusAnswer>,
 /// Operator Enroll: first access of an operator whose Login answered `OPERATOR_PENDING`.
 #[utoipa::path(method(get, post), path = "/operator/enroll", tag = "session",
     responses((status = 200, body = StatusAnswer), (status = 409, description = "INVALID_STATE", body = ErrorBody)))]
-pub async fn operator_enroll(State(state): State<AppState>) -> Result<Json<StatusAnswer>, ApiError> {
+pub async fn operator_enroll(
+    State(state): State<AppState>,
+) -> Result<Json<StatusAnswer>, ApiError> {
     match run(&state, Command::OperatorEnroll).await? {
-        Answer::OperatorCapturing => Ok(Json(StatusAnswer { status: "OPERATOR_CAPTURING" })),
+        Answer::OperatorCapturing => Ok(Json(StatusAnswer {
+            status: "OPERATOR_CAPTURING",
+        })),
         other => Err(unexpected(other)),
     }
 }
 
 fn person_answer(answer: Answer) -> Result<Json<PersonAnswer>, ApiError> {
     match answer {
-        Answer::PersonNotFound { cpf } => {
-            Ok(Json(PersonAnswer { status: "PERSON_NOT_FOUND", cpf: cpf.digits().to_string(), mode: None }))
-        }
+        Answer::PersonNotFound { cpf } => Ok(Json(PersonAnswer {
+            status: "PERSON_NOT_FOUND",
+            cpf: cpf.digits().to_string(),
+            mode: None,
+        })),
         Answer::ClientCapturing { cpf, mode } => Ok(Json(PersonAnswer {
             status: "CLIENT_CAPTURING",
             cpf: cpf.digits().to_string(),
@@ -129,15 +143,21 @@ pub async fn enroll(
 /// Capture Status: where the capture stands.
 #[utoipa::path(get, path = "/capture/status", tag = "capture", responses((status = 200, body = CaptureStatusAnswer)))]
 pub async fn capture_status(State(state): State<AppState>) -> Json<CaptureStatusAnswer> {
-    Json(CaptureStatusAnswer::from_status(&state.flow.snapshot().capture))
+    Json(CaptureStatusAnswer::from_status(
+        &state.flow.snapshot().capture,
+    ))
 }
 
 /// Operator Capture: the operator's finger, matched 1:1 on the station.
 #[utoipa::path(method(get, post), path = "/operator/capture", tag = "capture",
     responses((status = 200, body = StatusAnswer), (status = 409, description = "INVALID_STATE", body = ErrorBody)))]
-pub async fn operator_capture(State(state): State<AppState>) -> Result<Json<StatusAnswer>, ApiError> {
+pub async fn operator_capture(
+    State(state): State<AppState>,
+) -> Result<Json<StatusAnswer>, ApiError> {
     match run(&state, Command::OperatorCapture).await? {
-        Answer::OperatorCapturing => Ok(Json(StatusAnswer { status: "OPERATOR_CAPTURING" })),
+        Answer::OperatorCapturing => Ok(Json(StatusAnswer {
+            status: "OPERATOR_CAPTURING",
+        })),
         other => Err(unexpected(other)),
     }
 }
@@ -161,7 +181,11 @@ pub async fn cancel(State(state): State<AppState>) -> Result<Json<StatusAnswer>,
         (status = 507, description = "STORAGE_UNAVAILABLE", body = ErrorBody)))]
 pub async fn send(State(state): State<AppState>) -> Result<Json<SendAnswer>, ApiError> {
     match run(&state, Command::Send).await? {
-        Answer::Sent { status, id, tguid } => Ok(Json(SendAnswer { status: status.as_str(), id, tguid })),
+        Answer::Sent { status, id, tguid } => Ok(Json(SendAnswer {
+            status: status.as_str(),
+            id,
+            tguid,
+        })),
         other => Err(unexpected(other)),
     }
 }

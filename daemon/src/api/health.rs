@@ -43,6 +43,10 @@ pub async fn health(State(state): State<AppState>) -> Json<HealthAnswer> {
         state: state.flow.snapshot().state.as_str(),
         devices,
         outbox: OutboxJson { pending },
-        upstream: if reachable { "reachable" } else { "unreachable" },
+        upstream: if reachable {
+            "reachable"
+        } else {
+            "unreachable"
+        },
     })
 }

@@ -75,19 +75,34 @@ pub fn router(state: AppState) -> Router {
         .route("/login/status", get(flow::login_status))
         .route("/login/{operatorId}", get(flow::login).post(flow::login))
         .route("/logout", get(flow::logout).post(flow::logout))
-        .route("/operator/enroll", get(flow::operator_enroll).post(flow::operator_enroll))
+        .route(
+            "/operator/enroll",
+            get(flow::operator_enroll).post(flow::operator_enroll),
+        )
         .route("/verify/{cpf}", get(flow::verify).post(flow::verify))
         .route("/enroll/{cpf}", get(flow::enroll).post(flow::enroll))
         .route("/capture/status", get(flow::capture_status))
-        .route("/operator/capture", get(flow::operator_capture).post(flow::operator_capture))
+        .route(
+            "/operator/capture",
+            get(flow::operator_capture).post(flow::operator_capture),
+        )
         .route("/capture/cancel", get(flow::cancel).post(flow::cancel))
         .route("/capture/send", get(flow::send).post(flow::send))
         .route("/capture/result/{id}", get(transactions::result))
         .route("/capture/report/{id}", get(transactions::report))
-        .route("/capture/resend-all", get(transactions::resend_all).post(transactions::resend_all))
+        .route(
+            "/capture/resend-all",
+            get(transactions::resend_all).post(transactions::resend_all),
+        )
         .route("/remote/verify/result/{id}", get(remote::remote_result))
-        .route("/remote/verify/{cpf}", get(remote::remote_verify).post(remote::remote_verify))
-        .route("/remote/enroll/{cpf}", get(remote::remote_enroll).post(remote::remote_enroll))
+        .route(
+            "/remote/verify/{cpf}",
+            get(remote::remote_verify).post(remote::remote_verify),
+        )
+        .route(
+            "/remote/enroll/{cpf}",
+            get(remote::remote_enroll).post(remote::remote_enroll),
+        )
         .route("/health", get(health::health))
         .route("/openapi.json", get(openapi_json));
     Router::new()

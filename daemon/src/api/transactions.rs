@@ -26,7 +26,10 @@ async fn blocking<T: Send + 'static>(
 #[utoipa::path(get, path = "/capture/result/{id}", tag = "transactions",
     params(("id" = String, Path, description = "Station transaction id or server TGUID")),
     responses((status = 200, body = ResultAnswer), (status = 404, description = "NOT_FOUND", body = ErrorBody)))]
-pub async fn result(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<ResultAnswer>, ApiError> {
+pub async fn result(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ResultAnswer>, ApiError> {
     let result = state
         .courier
         .result(&id)
@@ -34,15 +37,33 @@ pub async fn result(State(state): State<AppState>, Path(id): Path<String>) -> Re
         .map_err(ApiError::from)?
         .ok_or_else(|| ApiError::not_found(format!("No transaction has the id {id}.")))?;
     Ok(Json(match result {
-        CaptureResult::Pending { id } => {
-            ResultAnswer { status: "CAPTURE_PENDING".to_string(), id, tguid: None, message: None, stale: false }
-        }
-        CaptureResult::Rejected { id, reason } => {
-            ResultAnswer { status: "REJECTED".to_string(), id, tguid: None, message: Some(reason), stale: false }
-        }
-        CaptureResult::Delivered { id, tguid, status, message, stale } => {
-            ResultAnswer { status, id, tguid: Some(tguid), message, stale }
-        }
+        CaptureResult::Pending { id } => ResultAnswer {
+            status: "CAPTURE_PENDING".to_string(),
+            id,
+            tguid: None,
+            message: None,
+            stale: false,
+        },
+        CaptureResult::Rejected { id, reason } => ResultAnswer {
+            status: "REJECTED".to_string(),
+            id,
+            tguid: None,
+            message: Some(reason),
+            stale: false,
+        },
+        CaptureResult::Delivered {
+            id,
+            tguid,
+            status,
+            message,
+            stale,
+        } => ResultAnswer {
+            status,
+            id,
+            tguid: Some(tguid),
+            message,
+            stale,
+        },
     }))
 }
 
@@ -85,11 +106,9 @@ pub async fn report(
                     "The transaction has not reached the SPID server yet, so there is no report.",
                 ));
             };
-            let upstream = state
-                .upstream
-                .report(&tguid)
-                .await
-                .map_err(|e| ApiError::server_unavailable(format!("The report could not be fetched: {e}.")))?;
+            let upstream = state.upstream.report(&tguid).await.map_err(|e| {
+                ApiError::server_unavailable(format!("The report could not be fetched: {e}."))
+            })?;
             Ok((
                 [(header::CONTENT_TYPE, "application/pdf")],
                 Body::from_stream(upstream.bytes_stream()),

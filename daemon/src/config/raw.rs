@@ -326,7 +326,7 @@ impl RawCapture {
                 &[2, 7, 3, 8],
             )?,
             format: [ImageFormat::Png, ImageFormat::Wsq]
-                [choice("capture.format", self.format.as_ref(), 0, &["png", "wsq"])?],
+                [choice("capture.format", self.format.as_ref(), 1, &["png", "wsq"])?],
         })
     }
 }

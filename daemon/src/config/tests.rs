@@ -34,7 +34,7 @@ fn empty_file_gives_the_documented_defaults() {
     assert!(c.capture.verify_face);
     let verify: Vec<u8> = c.capture.verify_fingers.iter().map(|f| f.code()).collect();
     assert_eq!(verify, [2, 7, 3, 8]);
-    assert_eq!(c.capture.format, ImageFormat::Png);
+    assert_eq!(c.capture.format, ImageFormat::Wsq);
     assert_eq!(c.operator.offline_max_age, Duration::from_secs(7 * 86_400));
     assert_eq!(c.operator.max_attempts, 3);
     let op: Vec<u8> = c.operator.enroll_fingers.iter().map(|f| f.code()).collect();

@@ -4,15 +4,15 @@ use std::future::Future;
 use std::sync::Arc;
 
 use state_machine::{
-    DeliveryOutcome, LocalOperator, OperatorLookup, PersonLookup, RequestId, TransactionRecord, UpstreamAnswer,
-    UpstreamCall,
+    DeliveryOutcome, LocalOperator, OperatorLookup, PersonLookup, RequestId, TransactionRecord,
+    UpstreamAnswer, UpstreamCall,
 };
 use tracing::{info, warn};
 
+use super::now_millis;
 use super::operators;
 use super::payload::{self, EncodedSample, SampleFormat};
 use super::samples::SampleStore;
-use super::now_millis;
 use crate::capture::{CaptureContext, OperatorTemplates};
 use crate::courier::Courier;
 use crate::outbox::{NewTransaction, Outbox};
@@ -49,24 +49,37 @@ pub(super) fn upstream_job(
             }
             UpstreamCall::LookupPerson { cpf } => {
                 let outcome = match services.upstream.lookup_person(&cpf).await {
-                    Ok(Some(person)) => PersonLookup::Found { fingers: person.fingers },
+                    Ok(Some(person)) => PersonLookup::Found {
+                        fingers: person.fingers,
+                    },
                     Ok(None) => PersonLookup::NotFound,
-                    Err(e) if e.is_transient() => PersonLookup::Unreachable { reason: e.to_string() },
-                    Err(e) => PersonLookup::Error { reason: e.to_string() },
+                    Err(e) if e.is_transient() => PersonLookup::Unreachable {
+                        reason: e.to_string(),
+                    },
+                    Err(e) => PersonLookup::Error {
+                        reason: e.to_string(),
+                    },
                 };
                 UpstreamAnswer::Person { request, outcome }
             }
             UpstreamCall::EnrollOperator { operator, .. } => {
                 let format = services.format;
                 let max = services.face_jpeg_max;
-                let encoded = tokio::task::spawn_blocking(move || payload::encode_all(&enroll_samples, format, max))
-                    .await
-                    .map_err(|e| e.to_string())
-                    .and_then(|r| r.map_err(|e| e.to_string()));
+                let encoded = tokio::task::spawn_blocking(move || {
+                    payload::encode_all(&enroll_samples, format, max)
+                })
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()));
                 let outcome = match encoded {
                     Ok(encoded) => {
-                        let biometrics = encoded.into_iter().map(EncodedSample::into_wire).collect();
-                        services.upstream.enroll_operator(&operator, biometrics).await.map_err(|e| e.to_string())
+                        let biometrics =
+                            encoded.into_iter().map(EncodedSample::into_wire).collect();
+                        services
+                            .upstream
+                            .enroll_operator(&operator, biometrics)
+                            .await
+                            .map_err(|e| e.to_string())
                     }
                     Err(e) => Err(e),
                 };
@@ -75,7 +88,9 @@ pub(super) fn upstream_job(
             UpstreamCall::Deliver { transaction, .. } => {
                 let outcome = match services.courier.deliver(&transaction).await {
                     Ok(outcome) => outcome,
-                    Err(e) => DeliveryOutcome::Pending { reason: e.to_string() },
+                    Err(e) => DeliveryOutcome::Pending {
+                        reason: e.to_string(),
+                    },
                 };
                 UpstreamAnswer::Delivered { request, outcome }
             }
@@ -92,7 +107,12 @@ async fn lookup_operator(services: &Services, operator: &state_machine::Cpf) -> 
                 let templates = operators::templates_from_wire(&biometrics)?;
                 let fingers = operators::fingers_of(&templates);
                 outbox
-                    .save_operator(&cpf, &fingers, &operators::encode_templates(&templates), now_millis())
+                    .save_operator(
+                        &cpf,
+                        &fingers,
+                        &operators::encode_templates(&templates),
+                        now_millis(),
+                    )
                     .map_err(|e| e.to_string())?;
                 Ok::<_, String>(templates)
             })
@@ -106,7 +126,9 @@ async fn lookup_operator(services: &Services, operator: &state_machine::Cpf) -> 
                     info!(operator = %operator.masked(), fingers = fingers.len(), "operator biometrics stored");
                     OperatorLookup::Enrolled { fingers }
                 }
-                Ok(_) => OperatorLookup::Failed { reason: "the server sent no usable fingerprint".to_string() },
+                Ok(_) => OperatorLookup::Failed {
+                    reason: "the server sent no usable fingerprint".to_string(),
+                },
                 Err(reason) => OperatorLookup::Error { reason },
             }
         }
@@ -117,21 +139,35 @@ async fn lookup_operator(services: &Services, operator: &state_machine::Cpf) -> 
         Err(e) if e.is_transient() => {
             let local = local_operator(services, operator).await;
             warn!(operator = %operator.masked(), error = %e, has_local = local.is_some(), "operator lookup: upstream unreachable");
-            OperatorLookup::Unreachable { reason: e.to_string(), local }
+            OperatorLookup::Unreachable {
+                reason: e.to_string(),
+                local,
+            }
         }
-        Err(e) => OperatorLookup::Error { reason: e.to_string() },
+        Err(e) => OperatorLookup::Error {
+            reason: e.to_string(),
+        },
     }
 }
 
 /// Loads the operator's stored templates (for offline login) into memory.
-async fn local_operator(services: &Services, operator: &state_machine::Cpf) -> Option<LocalOperator> {
+async fn local_operator(
+    services: &Services,
+    operator: &state_machine::Cpf,
+) -> Option<LocalOperator> {
     let outbox = services.outbox.clone();
     let cpf = operator.clone();
-    let stored = tokio::task::spawn_blocking(move || outbox.load_operator(&cpf)).await.ok()?.ok()??;
+    let stored = tokio::task::spawn_blocking(move || outbox.load_operator(&cpf))
+        .await
+        .ok()?
+        .ok()??;
     let templates = operators::decode_templates(&stored.templates).ok()?;
     let fingers = operators::fingers_of(&templates);
     services.operators.set(operator.digits(), templates);
-    Some(LocalOperator { stored_at: stored.stored_at, fingers })
+    Some(LocalOperator {
+        stored_at: stored.stored_at,
+        fingers,
+    })
 }
 
 /// Encodes the transaction's samples and writes it durably to the outbox.
@@ -149,7 +185,8 @@ pub(super) fn persist_job(
             if collected.len() != record.samples.len() {
                 return Err("a captured sample is no longer held; capture again".to_string());
             }
-            let encoded = payload::encode_all(&collected, format, max).map_err(|e| e.to_string())?;
+            let encoded =
+                payload::encode_all(&collected, format, max).map_err(|e| e.to_string())?;
             let body = payload::transaction_body(&record, encoded);
             let bytes = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
             outbox

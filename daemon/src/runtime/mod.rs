@@ -5,8 +5,8 @@
 //! snapshot on a `watch` channel.
 
 mod effects;
-pub mod payload;
 pub mod operators;
+pub mod payload;
 pub mod samples;
 
 use std::collections::HashMap;
@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use state_machine::{
-    Answer, CaptureId, CaptureState, CaptureStatus, Command, CommandId, DeviceEvent, Effect, FlowConfig,
-    FlowError, Input, LoginState, Millis, Station,
+    Answer, CaptureId, CaptureState, CaptureStatus, Command, CommandId, DeviceEvent, Effect,
+    FlowConfig, FlowError, Input, LoginState, Millis, Station,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, warn};
@@ -81,9 +81,15 @@ impl Flow {
     }
 
     /// Runs one API command through the flow and waits for its answer.
-    pub async fn command(&self, command: Command) -> Result<Result<Answer, FlowError>, FlowStopped> {
+    pub async fn command(
+        &self,
+        command: Command,
+    ) -> Result<Result<Answer, FlowError>, FlowStopped> {
         let (reply, answer) = oneshot::channel();
-        self.tx.send(Msg::Command(command, reply)).await.map_err(|_| FlowStopped)?;
+        self.tx
+            .send(Msg::Command(command, reply))
+            .await
+            .map_err(|_| FlowStopped)?;
         answer.await.map_err(|_| FlowStopped)
     }
 
@@ -92,7 +98,11 @@ impl Flow {
     }
 
     /// Waits until the published state satisfies `pred` or `timeout` passes.
-    pub async fn wait_for(&self, timeout: Duration, pred: impl Fn(&Snapshot) -> bool) -> Arc<Snapshot> {
+    pub async fn wait_for(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&Snapshot) -> bool,
+    ) -> Arc<Snapshot> {
         let mut rx = self.status.clone();
         let _ = tokio::time::timeout(timeout, rx.wait_for(|s| pred(s))).await;
         self.snapshot()
@@ -165,7 +175,12 @@ impl Driver {
             CaptureOutcome::Captured { sample, matched } => {
                 let quality = sample.quality;
                 let sample = self.samples.insert(sample);
-                DeviceEvent::Captured { capture, sample, quality, matched }
+                DeviceEvent::Captured {
+                    capture,
+                    sample,
+                    quality,
+                    matched,
+                }
             }
             CaptureOutcome::NothingPresented => DeviceEvent::NothingPresented { capture },
             CaptureOutcome::Failed(failure) => DeviceEvent::Failed { capture, failure },
@@ -178,7 +193,8 @@ impl Driver {
         for effect in effects {
             self.carry_out(effect);
         }
-        self.status_tx.send_replace(Arc::new(snapshot_of(&self.station)));
+        self.status_tx
+            .send_replace(Arc::new(snapshot_of(&self.station)));
     }
 
     fn carry_out(&mut self, effect: Effect) {
@@ -208,18 +224,24 @@ impl Driver {
             Effect::DiscardSamples { samples } => self.samples.discard(&samples),
             Effect::Upstream { request, call } => {
                 let Some(tx) = self.tx.upgrade() else { return };
-                let job = effects::upstream_job(self.services.clone(), &self.samples, request, call);
+                let job =
+                    effects::upstream_job(self.services.clone(), &self.samples, request, call);
                 tokio::spawn(async move {
                     let answer = job.await;
                     let _ = tx.send(Msg::Input(Input::Upstream(answer))).await;
                 });
             }
-            Effect::Persist { request, transaction } => {
+            Effect::Persist {
+                request,
+                transaction,
+            } => {
                 let Some(tx) = self.tx.upgrade() else { return };
                 let job = effects::persist_job(self.services.clone(), &self.samples, transaction);
                 tokio::spawn(async move {
                     let result = job.await;
-                    let _ = tx.send(Msg::Input(Input::Persisted { request, result })).await;
+                    let _ = tx
+                        .send(Msg::Input(Input::Persisted { request, result }))
+                        .await;
                 });
             }
         }

@@ -11,10 +11,17 @@ use crate::upstream::wire;
 pub fn templates_from_wire(biometrics: &[wire::Biometric]) -> Result<Vec<(u8, Template)>, String> {
     let mut out = Vec::new();
     for b in biometrics {
-        let Some(finger) = u8::try_from(b.index).ok().and_then(Finger::new) else { continue };
+        let Some(finger) = u8::try_from(b.index).ok().and_then(Finger::new) else {
+            continue;
+        };
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(b.content.trim())
-            .map_err(|e| format!("operator finger {}: content is not base64: {e}", finger.code()))?;
+            .map_err(|e| {
+                format!(
+                    "operator finger {}: content is not base64: {e}",
+                    finger.code()
+                )
+            })?;
         let (image, ppi) = decode_finger(&bytes, b.resolution)
             .map_err(|e| format!("operator finger {}: {e}", finger.code()))?;
         out.push((finger.code(), Template::extract(&image, ppi)));
@@ -34,7 +41,10 @@ fn decode_finger(bytes: &[u8], resolution: u32) -> Result<(image::GrayImage, u16
 }
 
 pub fn fingers_of(templates: &[(u8, Template)]) -> Vec<Finger> {
-    let mut fingers: Vec<Finger> = templates.iter().filter_map(|(f, _)| Finger::new(*f)).collect();
+    let mut fingers: Vec<Finger> = templates
+        .iter()
+        .filter_map(|(f, _)| Finger::new(*f))
+        .collect();
     fingers.dedup();
     fingers
 }

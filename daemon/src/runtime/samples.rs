@@ -73,7 +73,9 @@ mod tests {
         let sample = Sample {
             position: Position::Face,
             quality: 80,
-            data: SampleData::Face { frame: RgbImage::new(2, 2) },
+            data: SampleData::Face {
+                frame: RgbImage::new(2, 2),
+            },
         };
         let a = store.insert(sample.clone());
         let b = store.insert(sample);

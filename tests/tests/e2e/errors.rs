@@ -9,7 +9,12 @@ fn assert_error(code: StatusCode, body: &Value, want_status: StatusCode, want_co
     assert_eq!(code, want_status, "{body}");
     assert_eq!(body["status"], "ERROR", "{body}");
     assert_eq!(body["error"]["code"], want_code, "{body}");
-    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
 }
 
 /// Calls that are out of order in the given state: each must answer 409 with the state, and
@@ -34,7 +39,14 @@ async fn out_of_order_calls_are_refused_without_effect() {
     let enroll = format!("/enroll/{PERSON_UNKNOWN}");
     assert_refused(
         &s,
-        &[&person, &enroll, "/operator/capture", "/operator/enroll", "/capture/send", "/capture/cancel"],
+        &[
+            &person,
+            &enroll,
+            "/operator/capture",
+            "/operator/enroll",
+            "/capture/send",
+            "/capture/cancel",
+        ],
         "NOT_LOGGED_IN",
     )
     .await;
@@ -46,7 +58,13 @@ async fn out_of_order_calls_are_refused_without_effect() {
     s.ok(&enroll).await;
     assert_refused(
         &s,
-        &[&person, &enroll, "/operator/capture", "/operator/enroll", "/capture/send"],
+        &[
+            &person,
+            &enroll,
+            "/operator/capture",
+            "/operator/enroll",
+            "/capture/send",
+        ],
         "CLIENT_CAPTURING",
     )
     .await;
@@ -55,18 +73,34 @@ async fn out_of_order_calls_are_refused_without_effect() {
     s.sim("/sim/present", json!({"absent": false})).await;
     s.ok(&enroll).await;
     s.wait_for(&["CLIENT_CAPTURE_DONE"]).await;
-    assert_refused(&s, &[&person, &enroll, "/capture/send", "/operator/enroll"], "CLIENT_CAPTURE_DONE").await;
+    assert_refused(
+        &s,
+        &[&person, &enroll, "/capture/send", "/operator/enroll"],
+        "CLIENT_CAPTURE_DONE",
+    )
+    .await;
     s.ok("/operator/capture").await;
     s.wait_for(&["OPERATOR_CAPTURE_DONE"]).await;
-    assert_refused(&s, &[&person, &enroll, "/operator/capture", "/operator/enroll"], "OPERATOR_CAPTURE_DONE")
-        .await;
+    assert_refused(
+        &s,
+        &[&person, &enroll, "/operator/capture", "/operator/enroll"],
+        "OPERATOR_CAPTURE_DONE",
+    )
+    .await;
     s.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_cpfs_are_rejected() {
     let s = Station::start().await;
-    for bad in ["123", "52998224726", "111.111.111-11", "5299822472a", "529.982.247-255", "%20"] {
+    for bad in [
+        "123",
+        "52998224726",
+        "111.111.111-11",
+        "5299822472a",
+        "529.982.247-255",
+        "%20",
+    ] {
         for call in ["login", "verify", "enroll"] {
             let (code, body) = s.get(&format!("/{call}/{bad}")).await;
             assert_error(code, &body, StatusCode::BAD_REQUEST, "INVALID_CPF");
@@ -74,9 +108,13 @@ async fn invalid_cpfs_are_rejected() {
     }
     assert_eq!(s.ok("/login/status").await["status"], "NOT_LOGGED_IN");
     s.login(OPERATOR).await;
-    let (code, body) = s.get(&format!("/enroll/{PERSON_UNKNOWN}?missing=12:AMPUTATED")).await;
+    let (code, body) = s
+        .get(&format!("/enroll/{PERSON_UNKNOWN}?missing=12:AMPUTATED"))
+        .await;
     assert_error(code, &body, StatusCode::BAD_REQUEST, "INVALID_ARGUMENT");
-    let (code, body) = s.get(&format!("/enroll/{PERSON_UNKNOWN}?missing=7:LOST")).await;
+    let (code, body) = s
+        .get(&format!("/enroll/{PERSON_UNKNOWN}?missing=7:LOST"))
+        .await;
     assert_error(code, &body, StatusCode::BAD_REQUEST, "INVALID_ARGUMENT");
     assert_eq!(s.ok("/capture/status").await["status"], "IDLE");
     s.stop().await;
@@ -85,7 +123,9 @@ async fn invalid_cpfs_are_rejected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_ids_paths_and_methods() {
     let s = Station::start().await;
-    let (code, body) = s.get("/capture/result/4f9d1b7e-0000-4000-8000-000000000000").await;
+    let (code, body) = s
+        .get("/capture/result/4f9d1b7e-0000-4000-8000-000000000000")
+        .await;
     assert_error(code, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
     let (code, body) = s.get("/capture/report/nope").await;
     assert_error(code, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
@@ -100,9 +140,18 @@ async fn unknown_ids_paths_and_methods() {
         (Method::POST, "/capture/result/x"),
     ] {
         let (code, body) = s.request(method.clone(), path).await;
-        assert_error(code, &body, StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED");
+        assert_error(
+            code,
+            &body,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+        );
     }
-    for call in [format!("/remote/verify/{PERSON_ENROLLED}"), format!("/remote/enroll/{PERSON_UNKNOWN}"), "/remote/verify/result/x".to_string()] {
+    for call in [
+        format!("/remote/verify/{PERSON_ENROLLED}"),
+        format!("/remote/enroll/{PERSON_UNKNOWN}"),
+        "/remote/verify/result/x".to_string(),
+    ] {
         let (code, body) = s.get(&call).await;
         assert_error(code, &body, StatusCode::NOT_IMPLEMENTED, "NOT_IMPLEMENTED");
     }
@@ -115,7 +164,12 @@ async fn openapi_document_matches_the_routes() {
     let doc = s.ok("/openapi.json").await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 18, "one path per call: {:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(
+        paths.len(),
+        18,
+        "one path per call: {:?}",
+        paths.keys().collect::<Vec<_>>()
+    );
     for (path, item) in paths {
         let concrete = path
             .replace("{operatorId}", OPERATOR)
@@ -126,9 +180,17 @@ async fn openapi_document_matches_the_routes() {
             let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let (code, body) = s.request(m, &concrete).await;
             if documented {
-                assert_ne!(code, StatusCode::METHOD_NOT_ALLOWED, "{method} {path} documented but refused: {body}");
+                assert_ne!(
+                    code,
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "{method} {path} documented but refused: {body}"
+                );
             } else {
-                assert_eq!(code, StatusCode::METHOD_NOT_ALLOWED, "{method} {path} answered but not documented");
+                assert_eq!(
+                    code,
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "{method} {path} answered but not documented"
+                );
             }
         }
     }
@@ -140,13 +202,27 @@ async fn bearer_token_is_enforced_when_configured() {
     let dir = tempfile::tempdir().unwrap();
     let token = dir.path().join("token");
     std::fs::write(&token, "s3cret\n").unwrap();
-    let s = Station::start_with(&format!("[api]\ntoken_file = {:?}\n", token.display().to_string())).await;
+    let s = Station::start_with(&format!(
+        "[api]\ntoken_file = {:?}\n",
+        token.display().to_string()
+    ))
+    .await;
     let (code, body) = s.get("/health").await;
     assert_error(code, &body, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
     let client = reqwest::Client::new();
-    let ok = client.get(format!("{}/health", s.api)).bearer_auth("s3cret").send().await.unwrap();
+    let ok = client
+        .get(format!("{}/health", s.api))
+        .bearer_auth("s3cret")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
-    let wrong = client.get(format!("{}/health", s.api)).bearer_auth("guess").send().await.unwrap();
+    let wrong = client
+        .get(format!("{}/health", s.api))
+        .bearer_auth("guess")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     s.stop().await;
 }

@@ -13,7 +13,10 @@ use crate::station::*;
 /// The workspace's `spid-sim` binary, next to this test's own directory (`target/<profile>/`).
 fn spid_sim_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
     let bin = profile_dir.join("spid-sim");
     assert!(
         bin.exists(),
@@ -33,14 +36,26 @@ impl Drop for SpidSim {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 async fn wait_listening(base: &str) {
     let client = reqwest::Client::new();
     let started = Instant::now();
-    while client.get(format!("{base}/sim/upstream")).send().await.is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "spid-sim did not start");
+    while client
+        .get(format!("{base}/sim/upstream"))
+        .send()
+        .await
+        .is_err()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "spid-sim did not start"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -50,7 +65,13 @@ async fn station_uses_an_external_spid_sim_server() {
     let port = free_port();
     let _server = SpidSim(
         Command::new(spid_sim_binary())
-            .args(["server", "--listen", &format!("127.0.0.1:{port}"), "--enroll-delay-ms", "0"])
+            .args([
+                "server",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--enroll-delay-ms",
+                "0",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -61,12 +82,19 @@ async fn station_uses_an_external_spid_sim_server() {
 
     let s = Station::start_external(&format!("{base}/gbs-spid-server")).await;
     s.login(OPERATOR).await;
-    assert_eq!(s.ok(&format!("/verify/{PERSON_UNKNOWN}")).await["status"], "PERSON_NOT_FOUND");
+    assert_eq!(
+        s.ok(&format!("/verify/{PERSON_UNKNOWN}")).await["status"],
+        "PERSON_NOT_FOUND"
+    );
     let sent = s.enroll_flow(PERSON_UNKNOWN).await;
     assert_eq!(sent["status"], "CAPTURE_ENQUEUED", "{sent}");
 
-    let requests: Vec<Value> =
-        reqwest::get(format!("{base}/sim/upstream/requests")).await.unwrap().json().await.unwrap();
+    let requests: Vec<Value> = reqwest::get(format!("{base}/sim/upstream/requests"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let enrolls = requests
         .iter()
         .filter(|r| r["method"] == "POST" && r["path"] == "/gbs-spid-server/people")

@@ -13,22 +13,53 @@ async fn new_individual_is_enrolled_and_reported() {
     let status = s.ok("/login/status").await;
     assert_eq!(status["status"], "OPERATOR_OK");
     assert_eq!(status["offline"], false);
-    assert!(status["loggedInAt"].as_str().is_some_and(|t| t.ends_with('Z')), "{status}");
+    assert!(
+        status["loggedInAt"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{status}"
+    );
 
     let verify = s.ok(&format!("/verify/{PERSON_UNKNOWN}")).await;
     assert_eq!(verify["status"], "PERSON_NOT_FOUND");
     assert_eq!(s.ok("/capture/status").await["status"], "IDLE");
 
     let enroll = s.ok("/enroll/390.533.447-05").await;
-    assert_eq!(enroll, json!({"status": "CLIENT_CAPTURING", "cpf": PERSON_UNKNOWN, "mode": "ENROLL"}));
-    let done = s.wait_for(&["CLIENT_CAPTURE_DONE", "CLIENT_CAPTURE_FAILED"]).await;
+    assert_eq!(
+        enroll,
+        json!({"status": "CLIENT_CAPTURING", "cpf": PERSON_UNKNOWN, "mode": "ENROLL"})
+    );
+    let done = s
+        .wait_for(&["CLIENT_CAPTURE_DONE", "CLIENT_CAPTURE_FAILED"])
+        .await;
     assert_eq!(done["status"], "CLIENT_CAPTURE_DONE", "{done}");
-    let captured: Vec<u64> = done["captured"].as_array().unwrap().iter().map(|c| c["index"].as_u64().unwrap()).collect();
+    let captured: Vec<u64> = done["captured"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["index"].as_u64().unwrap())
+        .collect();
     assert_eq!(captured, vec![0, 2, 3, 7, 8]);
-    assert!(done["captured"].as_array().unwrap().iter().all(|c| c["quality"].as_u64().unwrap() >= 40), "{done}");
+    assert!(
+        done["captured"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["quality"].as_u64().unwrap() >= 40),
+        "{done}"
+    );
 
-    assert_eq!(s.ok("/operator/capture").await["status"], "OPERATOR_CAPTURING");
-    let op = s.wait_for(&["OPERATOR_CAPTURE_DONE", "OPERATOR_NOT_MATCHED", "OPERATOR_CAPTURE_FAILED"]).await;
+    assert_eq!(
+        s.ok("/operator/capture").await["status"],
+        "OPERATOR_CAPTURING"
+    );
+    let op = s
+        .wait_for(&[
+            "OPERATOR_CAPTURE_DONE",
+            "OPERATOR_NOT_MATCHED",
+            "OPERATOR_CAPTURE_FAILED",
+        ])
+        .await;
     assert_eq!(op["status"], "OPERATOR_CAPTURE_DONE", "{op}");
 
     let (code, sent) = s.post("/capture/send").await;
@@ -41,7 +72,10 @@ async fn new_individual_is_enrolled_and_reported() {
 
     // The enroll reached the fake server once, with the contract's payload.
     let requests = s.upstream_requests().await;
-    let people: Vec<_> = requests.iter().filter(|r| r["method"] == "POST" && r["path"].as_str().unwrap().ends_with("/people")).collect();
+    let people: Vec<_> = requests
+        .iter()
+        .filter(|r| r["method"] == "POST" && r["path"].as_str().unwrap().ends_with("/people"))
+        .collect();
     assert_eq!(people.len(), 1, "{requests:?}");
     let data = &people[0]["body"]["data"];
     assert_eq!(data["userId"], PERSON_UNKNOWN);
@@ -53,7 +87,12 @@ async fn new_individual_is_enrolled_and_reported() {
         let result = s.ok(&format!("/capture/result/{key}")).await;
         assert_eq!(result["id"], id.as_str());
         assert_eq!(result["tguid"], tguid.as_str());
-        assert!(result["status"].as_str().is_some_and(|st| st != "CAPTURE_PENDING"), "{result}");
+        assert!(
+            result["status"]
+                .as_str()
+                .is_some_and(|st| st != "CAPTURE_PENDING"),
+            "{result}"
+        );
     }
 
     let pdf = s.raw(&format!("/capture/report/{id}")).await;
@@ -63,7 +102,10 @@ async fn new_individual_is_enrolled_and_reported() {
     let record = s.ok(&format!("/capture/report/{id}?format=json")).await;
     assert_eq!(record["id"], id.as_str());
     assert_eq!(record["positions"].as_array().unwrap().len(), 5, "{record}");
-    assert!(!record.to_string().contains("content"), "no images in the station record");
+    assert!(
+        !record.to_string().contains("content"),
+        "no images in the station record"
+    );
     s.stop().await;
 }
 
@@ -72,19 +114,36 @@ async fn known_individual_is_verified() {
     let s = Station::start().await;
     s.login(OPERATOR).await;
     let verify = s.ok(&format!("/verify/{PERSON_ENROLLED}")).await;
-    assert_eq!(verify, json!({"status": "CLIENT_CAPTURING", "cpf": PERSON_ENROLLED, "mode": "VERIFY"}));
-    let done = s.wait_for(&["CLIENT_CAPTURE_DONE", "CLIENT_CAPTURE_FAILED"]).await;
+    assert_eq!(
+        verify,
+        json!({"status": "CLIENT_CAPTURING", "cpf": PERSON_ENROLLED, "mode": "VERIFY"})
+    );
+    let done = s
+        .wait_for(&["CLIENT_CAPTURE_DONE", "CLIENT_CAPTURE_FAILED"])
+        .await;
     assert_eq!(done["status"], "CLIENT_CAPTURE_DONE", "{done}");
     assert_eq!(done["mode"], "VERIFY");
-    let captured: Vec<u64> = done["captured"].as_array().unwrap().iter().map(|c| c["index"].as_u64().unwrap()).collect();
+    let captured: Vec<u64> = done["captured"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["index"].as_u64().unwrap())
+        .collect();
     assert_eq!(captured, vec![0, 2], "face plus the first verify finger");
     s.ok("/operator/capture").await;
     s.wait_for(&["OPERATOR_CAPTURE_DONE"]).await;
     let sent = s.ok("/capture/send").await;
     assert_eq!(sent["status"], "VERIFIED", "{sent}");
-    let result = s.ok(&format!("/capture/result/{}", sent["tguid"].as_str().unwrap())).await;
+    let result = s
+        .ok(&format!(
+            "/capture/result/{}",
+            sent["tguid"].as_str().unwrap()
+        ))
+        .await;
     assert_eq!(result["status"], "SEARCH_MATCH", "{result}");
-    let pdf = s.raw(&format!("/capture/report/{}", sent["id"].as_str().unwrap())).await;
+    let pdf = s
+        .raw(&format!("/capture/report/{}", sent["id"].as_str().unwrap()))
+        .await;
     assert!(pdf.bytes().await.unwrap().starts_with(b"%PDF"));
     s.stop().await;
 }
@@ -101,7 +160,9 @@ async fn someone_else_at_verify_does_not_match() {
     s.wait_for(&["OPERATOR_CAPTURE_DONE"]).await;
     let sent = s.ok("/capture/send").await;
     assert_eq!(sent["status"], "VERIFIED");
-    let result = s.ok(&format!("/capture/result/{}", sent["id"].as_str().unwrap())).await;
+    let result = s
+        .ok(&format!("/capture/result/{}", sent["id"].as_str().unwrap()))
+        .await;
     assert_eq!(result["status"], "SEARCH_NOT_MATCH", "{result}");
     s.stop().await;
 }
@@ -114,7 +175,9 @@ async fn impostor_operator_is_not_matched() {
     s.wait_for(&["CLIENT_CAPTURE_DONE"]).await;
     s.sim("/sim/present", json!({"subject": "impostor"})).await;
     s.ok("/operator/capture").await;
-    let status = s.wait_for(&["OPERATOR_NOT_MATCHED", "OPERATOR_CAPTURE_DONE"]).await;
+    let status = s
+        .wait_for(&["OPERATOR_NOT_MATCHED", "OPERATOR_CAPTURE_DONE"])
+        .await;
     assert_eq!(status["status"], "OPERATOR_NOT_MATCHED", "{status}");
     let (code, body) = s.get("/capture/send").await;
     assert_eq!(code, StatusCode::CONFLICT);
@@ -134,7 +197,9 @@ async fn poor_quality_is_retried_then_fails() {
     s.login(OPERATOR).await;
     s.sim("/sim/present", json!({"quality": "poor"})).await;
     s.ok(&format!("/enroll/{PERSON_UNKNOWN}")).await;
-    let failed = s.wait_for(&["CLIENT_CAPTURE_FAILED", "CLIENT_CAPTURE_DONE"]).await;
+    let failed = s
+        .wait_for(&["CLIENT_CAPTURE_FAILED", "CLIENT_CAPTURE_DONE"])
+        .await;
     assert_eq!(failed["status"], "CLIENT_CAPTURE_FAILED", "{failed}");
     assert_eq!(failed["failure"]["code"], "QUALITY_TOO_LOW");
     assert_eq!(failed["current"], serde_json::Value::Null);
@@ -160,7 +225,8 @@ async fn absent_finger_times_out() {
 async fn missing_reader_fails_the_capture_and_degrades_health() {
     let s = Station::start_with("[capture]\nenroll_plan = [2]\n").await;
     s.login(OPERATOR).await;
-    s.sim("/sim/devices", json!({"fingerprint": "absent"})).await;
+    s.sim("/sim/devices", json!({"fingerprint": "absent"}))
+        .await;
     s.ok(&format!("/enroll/{PERSON_UNKNOWN}")).await;
     let failed = s.wait_for(&["CLIENT_CAPTURE_FAILED"]).await;
     assert_eq!(failed["failure"]["code"], "DEVICE_UNAVAILABLE", "{failed}");
@@ -173,16 +239,30 @@ async fn missing_reader_fails_the_capture_and_degrades_health() {
 async fn declared_missing_fingers_are_skipped_and_sent() {
     let s = Station::start().await;
     s.login(OPERATOR).await;
-    s.ok(&format!("/enroll/{PERSON_UNKNOWN}?missing=7:AMPUTATED,8:BANDAGED")).await;
+    s.ok(&format!(
+        "/enroll/{PERSON_UNKNOWN}?missing=7:AMPUTATED,8:BANDAGED"
+    ))
+    .await;
     let done = s.wait_for(&["CLIENT_CAPTURE_DONE"]).await;
-    let captured: Vec<u64> = done["captured"].as_array().unwrap().iter().map(|c| c["index"].as_u64().unwrap()).collect();
+    let captured: Vec<u64> = done["captured"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["index"].as_u64().unwrap())
+        .collect();
     assert_eq!(captured, vec![0, 2, 3]);
-    assert_eq!(done["missing"], json!([{"index": 7, "type": "AMPUTATED"}, {"index": 8, "type": "BANDAGED"}]));
+    assert_eq!(
+        done["missing"],
+        json!([{"index": 7, "type": "AMPUTATED"}, {"index": 8, "type": "BANDAGED"}])
+    );
     s.ok("/operator/capture").await;
     s.wait_for(&["OPERATOR_CAPTURE_DONE"]).await;
     s.ok("/capture/send").await;
     let requests = s.upstream_requests().await;
-    let people = requests.iter().find(|r| r["method"] == "POST" && r["path"].as_str().unwrap().ends_with("/people")).unwrap();
+    let people = requests
+        .iter()
+        .find(|r| r["method"] == "POST" && r["path"].as_str().unwrap().ends_with("/people"))
+        .unwrap();
     let missing = &people["body"]["data"]["missingBiometrics"];
     assert_eq!(missing[0]["index"], 7);
     assert_eq!(missing[0]["type"], "AMPUTATED");
@@ -198,12 +278,22 @@ async fn pending_operator_enrolls_on_first_access() {
     // Only Operator Enroll is open to a pending operator.
     let (code, body) = s.get(&format!("/enroll/{PERSON_UNKNOWN}")).await;
     assert_eq!(code, StatusCode::CONFLICT, "{body}");
-    assert_eq!(s.ok("/operator/enroll").await["status"], "OPERATOR_CAPTURING");
-    let status = s.wait_for(&["OPERATOR_ENROLL_SENT", "OPERATOR_CAPTURE_FAILED"]).await;
+    assert_eq!(
+        s.ok("/operator/enroll").await["status"],
+        "OPERATOR_CAPTURING"
+    );
+    let status = s
+        .wait_for(&["OPERATOR_ENROLL_SENT", "OPERATOR_CAPTURE_FAILED"])
+        .await;
     assert_eq!(status["status"], "OPERATOR_ENROLL_SENT", "{status}");
-    assert_eq!(s.ok("/login/status").await["status"], "OPERATOR_IN_PROGRESS");
+    assert_eq!(
+        s.ok("/login/status").await["status"],
+        "OPERATOR_IN_PROGRESS"
+    );
     let requests = s.upstream_requests().await;
-    let put = requests.iter().find(|r| r["method"] == "PUT" && r["path"].as_str().unwrap().ends_with("/operator"));
+    let put = requests
+        .iter()
+        .find(|r| r["method"] == "PUT" && r["path"].as_str().unwrap().ends_with("/operator"));
     assert!(put.is_some(), "{requests:?}");
     s.stop().await;
 }

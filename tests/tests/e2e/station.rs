@@ -58,7 +58,10 @@ impl Station {
             running: Some(running),
             api,
             sim,
-            http: reqwest::Client::builder().timeout(Duration::from_secs(120)).build().unwrap(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(120))
+                .build()
+                .unwrap(),
             _dir: dir,
         }
     }
@@ -92,7 +95,11 @@ impl Station {
     }
 
     pub async fn raw(&self, path: &str) -> reqwest::Response {
-        self.http.get(format!("{}{}", self.api, path)).send().await.expect("request")
+        self.http
+            .get(format!("{}{}", self.api, path))
+            .send()
+            .await
+            .expect("request")
     }
 
     /// POSTs to the simulator's control API.
@@ -104,7 +111,11 @@ impl Station {
             .send()
             .await
             .expect("sim control");
-        assert!(response.status().is_success(), "sim {path} {body} → {}", response.status());
+        assert!(
+            response.status().is_success(),
+            "sim {path} {body} → {}",
+            response.status()
+        );
     }
 
     /// Accepted upstream requests, oldest first.
@@ -131,7 +142,10 @@ impl Station {
             if states.contains(&word.as_str()) {
                 return status;
             }
-            assert!(started.elapsed() < WAIT, "still {word} after {WAIT:?} waiting for {states:?}: {status}");
+            assert!(
+                started.elapsed() < WAIT,
+                "still {word} after {WAIT:?} waiting for {states:?}: {status}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

@@ -33,7 +33,10 @@ async fn offline_station_keeps_working_and_delivers_once() {
     assert_eq!(sent["status"], "CAPTURE_PENDING", "{sent}");
     assert_eq!(sent["tguid"], Value::Null);
     let id = sent["id"].as_str().unwrap().to_string();
-    assert_eq!(s.ok(&format!("/capture/result/{id}")).await["status"], "CAPTURE_PENDING");
+    assert_eq!(
+        s.ok(&format!("/capture/result/{id}")).await["status"],
+        "CAPTURE_PENDING"
+    );
     let health = s.ok("/health").await;
     assert_eq!(health["status"], "DEGRADED");
     assert_eq!(health["outbox"]["pending"], 1);
@@ -74,6 +77,10 @@ async fn ambiguous_send_is_not_delivered_twice() {
     s.upstream_mode("up").await;
     let resend = s.ok("/capture/resend-all").await;
     assert_eq!(resend["delivered"], 1, "{resend}");
-    assert_eq!(posts_of(&s.upstream_requests().await, PERSON_UNKNOWN), 1, "the server got it once");
+    assert_eq!(
+        posts_of(&s.upstream_requests().await, PERSON_UNKNOWN),
+        1,
+        "the server got it once"
+    );
     s.stop().await;
 }

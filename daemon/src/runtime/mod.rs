@@ -167,10 +167,8 @@ impl Driver {
     }
 
     fn device_event(&mut self, capture: CaptureId, outcome: CaptureOutcome) -> Option<DeviceEvent> {
-        if self.captures.remove(&capture).is_none() {
-            // Stopped before it finished: the flow no longer wants it.
-            return None;
-        }
+        // A capture stopped before it finished is no longer wanted by the flow.
+        self.captures.remove(&capture)?;
         Some(match outcome {
             CaptureOutcome::Captured { sample, matched } => {
                 let quality = sample.quality;

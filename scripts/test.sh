@@ -18,6 +18,9 @@ echo "== NBIS reference codec for the WSQ interop test"
 SPIDD_WSQ_NBIS="$(scripts/nbis-venv.sh)"
 export SPIDD_WSQ_NBIS
 
+echo "== systemd unit, sysusers and tmpfiles"
+scripts/check-systemd.sh
+
 echo "== tests"
 cargo nextest run --workspace --no-fail-fast
 cargo test --workspace --doc

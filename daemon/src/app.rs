@@ -133,11 +133,30 @@ impl Running {
     }
 }
 
+/// SIGHUP must not end the station (its default action would). Reloading the configuration
+/// in place is not implemented yet, so the signal is logged and the running settings stay.
+#[cfg(unix)]
+fn keep_running_on_sighup() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::hangup()) {
+        Ok(mut hup) => {
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    warn!("SIGHUP: configuration reload is not supported yet; restart spidd to apply changes");
+                }
+            });
+        }
+        Err(e) => warn!(error = %e, "cannot watch SIGHUP"),
+    }
+}
+
 /// Runs the station until `shutdown` resolves.
 pub async fn run(
     options: Options,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AppError> {
+    #[cfg(unix)]
+    keep_running_on_sighup();
     let running = start(options).await?;
     println!(
         "spidd: local API on http://{}{}",
@@ -149,7 +168,9 @@ pub async fn run(
     }
     println!("spidd: SPID server {}", running.upstream_url);
     println!("spidd: data directory {}", running.data_dir.display());
+    crate::notify::ready(&format!("serving on {}", running.api_addr));
     shutdown.await;
+    crate::notify::stopping();
     running.stop().await;
     Ok(())
 }
@@ -279,6 +300,18 @@ pub async fn start(options: Options) -> Result<Running, AppError> {
     })?;
     info!(listen = %local, base = api::BASE_PATH, simulate = options.simulate, "spidd ready");
     let retry = tokio::spawn(courier.clone().run_retry_loop(wait_stop(stop_rx.clone())));
+    let mut tasks = vec![retry];
+    if let Some(interval) = crate::notify::watchdog_interval() {
+        info!(
+            interval_ms = interval.as_millis() as u64,
+            "systemd watchdog enabled"
+        );
+        tasks.push(tokio::spawn(crate::notify::watchdog(
+            state.flow.clone(),
+            interval,
+            wait_stop(stop_rx.clone()),
+        )));
+    }
     let server = axum::serve(listener, api::router(state))
         .with_graceful_shutdown(wait_stop(stop_rx.clone()));
     let server = tokio::spawn(async move {
@@ -292,7 +325,10 @@ pub async fn start(options: Options) -> Result<Running, AppError> {
         upstream_url: config.upstream.url.clone(),
         data_dir: config.outbox.data_dir.clone(),
         stop_tx,
-        tasks: vec![server, retry],
+        tasks: {
+            tasks.push(server);
+            tasks
+        },
         simulation,
     })
 }

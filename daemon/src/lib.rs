@@ -6,6 +6,7 @@ pub mod config;
 pub mod courier;
 pub mod devices;
 pub mod link;
+pub mod notify;
 pub mod outbox;
 pub mod runtime;
 pub mod simulate;

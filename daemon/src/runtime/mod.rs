@@ -45,6 +45,8 @@ pub(crate) enum Msg {
     Command(Command, oneshot::Sender<Result<Answer, FlowError>>),
     Capture(CaptureId, CaptureOutcome),
     Input(Input),
+    /// Liveness probe for the watchdog: answered at once by a healthy flow task.
+    Ping(oneshot::Sender<()>),
 }
 
 /// A cheap handle on the running flow.
@@ -93,6 +95,16 @@ impl Flow {
         answer.await.map_err(|_| FlowStopped)
     }
 
+    /// Answers when the flow task has taken a message off its queue.
+    pub async fn ping(&self) -> Result<(), FlowStopped> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Msg::Ping(reply))
+            .await
+            .map_err(|_| FlowStopped)?;
+        answer.await.map_err(|_| FlowStopped)
+    }
+
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.status.borrow().clone()
     }
@@ -106,6 +118,25 @@ impl Flow {
         let mut rx = self.status.clone();
         let _ = tokio::time::timeout(timeout, rx.wait_for(|s| pred(s))).await;
         self.snapshot()
+    }
+}
+
+/// Test-only hook: with `SPIDD_TEST_STALL_FLOW_AFTER_MS=N`, the flow task hangs for good once
+/// the station has run N ms, so that a test can see the watchdog pings stop.
+fn stall_for_tests() {
+    static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let started = *STARTED.get_or_init(std::time::Instant::now);
+    let Some(after) = std::env::var("SPIDD_TEST_STALL_FLOW_AFTER_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    else {
+        return;
+    };
+    if started.elapsed() >= Duration::from_millis(after) {
+        warn!("SPIDD_TEST_STALL_FLOW_AFTER_MS: the flow task hangs on purpose");
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
     }
 }
 
@@ -158,6 +189,10 @@ impl Driver {
                     }
                 }
                 Msg::Input(input) => self.step(input),
+                Msg::Ping(reply) => {
+                    stall_for_tests();
+                    let _ = reply.send(());
+                }
             }
         }
         for cancel in self.captures.values() {

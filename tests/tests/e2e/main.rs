@@ -5,4 +5,5 @@ mod errors;
 mod external_upstream;
 mod flows;
 mod station;
+mod systemd_notify;
 mod upstream_down;

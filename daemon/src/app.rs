@@ -75,20 +75,45 @@ pub async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-fn init_logging(config: &Config) {
+/// Changes the log filter of the running subscriber (`log.level` on reload).
+pub type LogReload = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+
+/// Installs the log subscriber (once per process) and returns how to change its level later.
+fn init_logging(config: &Config) -> Option<LogReload> {
     use tracing_subscriber::EnvFilter;
     let filter =
         EnvFilter::try_from_env("SPIDD_LOG").unwrap_or_else(|_| EnvFilter::new(&config.log.level));
+    // Colours only for a person at a terminal; journald and log files get plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
-    let _ = match config.log.format {
-        config::LogFormat::Json => builder.json().try_init(),
-        config::LogFormat::Text => builder.try_init(),
-    };
+    fn reloader<L, S>(handle: tracing_subscriber::reload::Handle<L, S>) -> LogReload
+    where
+        L: From<tracing_subscriber::EnvFilter> + Send + Sync + 'static,
+        S: Send + Sync + 'static,
+    {
+        Box::new(move |level: &str| {
+            let filter =
+                tracing_subscriber::EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+            handle.reload(filter).map_err(|e| e.to_string())
+        })
+    }
+    match config.log.format {
+        config::LogFormat::Json => {
+            let builder = builder.json().with_filter_reloading();
+            let handle = builder.reload_handle();
+            builder.try_init().ok().map(|()| reloader(handle))
+        }
+        config::LogFormat::Text => {
+            let builder = builder.with_filter_reloading();
+            let handle = builder.reload_handle();
+            builder.try_init().ok().map(|()| reloader(handle))
+        }
+    }
 }
 
-fn load_config(options: &Options) -> Result<Config, ConfigError> {
+pub(crate) fn load_config(options: &Options) -> Result<Config, ConfigError> {
     let path = options.config.clone().or_else(|| {
         let default = PathBuf::from(config::DEFAULT_PATH);
         default.exists().then_some(default)
@@ -115,6 +140,8 @@ pub struct Running {
     stop_tx: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     simulation: Option<Simulation>,
+    /// What SIGHUP needs to apply a changed configuration.
+    reload: Option<crate::reload::Reloader>,
 }
 
 impl Running {
@@ -133,31 +160,16 @@ impl Running {
     }
 }
 
-/// SIGHUP must not end the station (its default action would). Reloading the configuration
-/// in place is not implemented yet, so the signal is logged and the running settings stay.
-#[cfg(unix)]
-fn keep_running_on_sighup() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::hangup()) {
-        Ok(mut hup) => {
-            tokio::spawn(async move {
-                while hup.recv().await.is_some() {
-                    warn!("SIGHUP: configuration reload is not supported yet; restart spidd to apply changes");
-                }
-            });
-        }
-        Err(e) => warn!(error = %e, "cannot watch SIGHUP"),
-    }
-}
-
 /// Runs the station until `shutdown` resolves.
 pub async fn run(
     options: Options,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AppError> {
+    let mut running = start(options).await?;
     #[cfg(unix)]
-    keep_running_on_sighup();
-    let running = start(options).await?;
+    if let Some(reloader) = running.reload.take() {
+        crate::reload::on_sighup(reloader);
+    }
     println!(
         "spidd: local API on http://{}{}",
         running.api_addr,
@@ -178,7 +190,8 @@ pub async fn run(
 /// Starts the station and returns once the local API accepts connections.
 pub async fn start(options: Options) -> Result<Running, AppError> {
     let mut config = load_config(&options)?;
-    init_logging(&config);
+    let loaded = config.clone();
+    let log_reload = init_logging(&config);
     let (stop_tx, stop_rx) = watch::channel(false);
 
     let simulation = if options.simulate {
@@ -249,7 +262,7 @@ pub async fn start(options: Options) -> Result<Running, AppError> {
             biometrics::face::FaceCheckConfig::default(),
         )),
         camera_resolution: (640, 480),
-        face_threshold: config.capture.face_quality_threshold,
+        face_threshold: config.capture.face_quality_threshold.into(),
         states: DeviceStates::default(),
     });
     let services = Arc::new(Services {
@@ -278,6 +291,7 @@ pub async fn start(options: Options) -> Result<Running, AppError> {
         )),
         None => None,
     };
+    let (reload_flow, reload_capture) = (flow.clone(), capture.clone());
     let state = AppState {
         flow,
         outbox,
@@ -330,6 +344,13 @@ pub async fn start(options: Options) -> Result<Running, AppError> {
             tasks
         },
         simulation,
+        reload: Some(crate::reload::Reloader::new(
+            options,
+            loaded,
+            reload_flow,
+            reload_capture,
+            log_reload,
+        )),
     })
 }
 

@@ -5,6 +5,7 @@
 //! templates. The flow decides what the result means.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -111,8 +112,8 @@ pub struct CaptureContext {
     pub faces: Arc<FaceChecker>,
     /// Minimum camera resolution.
     pub camera_resolution: (u32, u32),
-    /// A face frame at or above this score ends the attempt at once.
-    pub face_threshold: u8,
+    /// A face frame at or above this score ends the attempt at once (reloadable).
+    pub face_threshold: AtomicU8,
     pub states: DeviceStates,
 }
 
@@ -245,7 +246,7 @@ impl CaptureContext {
             if best.as_ref().is_none_or(|(score, _)| report.score > *score) {
                 best = Some((report.score, frame));
             }
-            if report.score >= self.face_threshold {
+            if report.score >= self.face_threshold.load(Ordering::Relaxed) {
                 break;
             }
         }

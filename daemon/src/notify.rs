@@ -17,6 +17,11 @@ pub fn status(status: &str) {
     send(&[NotifyState::Status(status)]);
 }
 
+/// `RELOADING=1`: systemd waits for the next `READY=1`.
+pub fn send_reloading() {
+    send(&[NotifyState::Reloading]);
+}
+
 pub fn stopping() {
     send(&[NotifyState::Stopping, NotifyState::Status("stopping")]);
 }

@@ -45,6 +45,8 @@ pub(crate) enum Msg {
     Command(Command, oneshot::Sender<Result<Answer, FlowError>>),
     Capture(CaptureId, CaptureOutcome),
     Input(Input),
+    /// New flow settings (configuration reload).
+    Reconfigure(FlowConfig),
     /// Liveness probe for the watchdog: answered at once by a healthy flow task.
     Ping(oneshot::Sender<()>),
 }
@@ -93,6 +95,14 @@ impl Flow {
             .await
             .map_err(|_| FlowStopped)?;
         answer.await.map_err(|_| FlowStopped)
+    }
+
+    /// Applies new flow settings from the next decision on (see [`Station::set_config`]).
+    pub async fn reconfigure(&self, config: FlowConfig) -> Result<(), FlowStopped> {
+        self.tx
+            .send(Msg::Reconfigure(config))
+            .await
+            .map_err(|_| FlowStopped)
     }
 
     /// Answers when the flow task has taken a message off its queue.
@@ -189,6 +199,7 @@ impl Driver {
                     }
                 }
                 Msg::Input(input) => self.step(input),
+                Msg::Reconfigure(config) => self.station.set_config(config),
                 Msg::Ping(reply) => {
                     stall_for_tests();
                     let _ = reply.send(());

@@ -144,6 +144,12 @@ impl Station {
         &self.config
     }
 
+    /// Replaces the settings (configuration reload). They apply from the next decision: a
+    /// capture plan already started keeps its positions, a running attempt its deadline.
+    pub fn set_config(&mut self, config: FlowConfig) {
+        self.config = config;
+    }
+
     /// Feeds one input at time `now`; returns the effects to carry out, in order. A reply
     /// comes after the effects it depends on.
     pub fn handle(&mut self, now: Millis, input: Input) -> Vec<Effect> {

@@ -4,6 +4,7 @@
 mod errors;
 mod external_upstream;
 mod flows;
+mod reload;
 mod station;
 mod systemd_notify;
 mod upstream_down;

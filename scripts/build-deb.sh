@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Builds the spidd Debian package with cargo-deb (installed if missing): release builds of
+# spidd and spid-bio, then `cargo deb --no-build` on the daemon crate. Prints the .deb path as
+# the last line of stdout. Honours CARGO_TARGET_DIR. spidctl is not packaged (not written yet).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+if ! cargo deb --version >/dev/null 2>&1; then
+    echo "== installing cargo-deb" >&2
+    cargo install --locked cargo-deb >&2
+fi
+echo "== $(cargo deb --version)" >&2
+
+echo "== cargo build --release (spidd, spid-bio)" >&2
+cargo build --release -p daemon --bin spidd -p biometrics --bin spid-bio >&2
+
+# --no-build: cargo-deb would otherwise rebuild only the daemon crate's binaries and could
+# package a stale spid-bio; the build above covers both.
+echo "== cargo deb" >&2
+out=$(cargo deb -p daemon --no-build)
+deb=$(printf '%s\n' "$out" | tail -n1)
+if [ ! -f "$deb" ]; then
+    echo "FAIL: cargo deb did not report a .deb path (output: $out)" >&2
+    exit 1
+fi
+echo "$deb"

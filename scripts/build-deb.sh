@@ -18,7 +18,9 @@ cargo build --release -p daemon --bin spidd -p biometrics --bin spid-bio >&2
 # --no-build: cargo-deb would otherwise rebuild only the daemon crate's binaries and could
 # package a stale spid-bio; the build above covers both.
 echo "== cargo deb" >&2
-out=$(cargo deb -p daemon --no-build)
+# --strip: the release profile keeps line tables (debug = "line-tables-only"), which cargo-deb
+# would otherwise ship; a packaged binary carries no debug info (lintian: unstripped-binary).
+out=$(cargo deb -p daemon --no-build --strip)
 deb=$(printf '%s\n' "$out" | tail -n1)
 if [ ! -f "$deb" ]; then
     echo "FAIL: cargo deb did not report a .deb path (output: $out)" >&2

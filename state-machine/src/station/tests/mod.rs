@@ -4,6 +4,7 @@
 mod check;
 mod flows;
 mod props;
+mod reload;
 mod session_flows;
 mod table;
 

@@ -8,6 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod family;
+
+pub use family::{Candidate, CameraFamily, ReaderFamily, Wake};
 pub use image::{GrayImage, RgbImage};
 
 /// A fingerprint image as a reader delivers it: 8-bit grey plus the sensor's resolution.

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds the spidd Debian package with cargo-deb (installed if missing): release builds of
-# spidd and spid-bio, then `cargo deb --no-build` on the daemon crate. Prints the .deb path as
-# the last line of stdout. Honours CARGO_TARGET_DIR. spidctl is not packaged (not written yet).
+# Builds the spidd Debian package with cargo-deb (installed if missing): builds of spidd and
+# spid-bio, then `cargo deb --no-build` on the daemon crate. Prints the .deb path as the last
+# line of stdout. Honours CARGO_TARGET_DIR. SPIDD_DEB_PROFILE selects the cargo profile
+# (default release, what kiosks get; CI checks the package from its dev build with
+# SPIDD_DEB_PROFILE=dev to avoid a second full build — same files, same scripts).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -12,15 +14,16 @@ if ! cargo deb --version >/dev/null 2>&1; then
 fi
 echo "== $(cargo deb --version)" >&2
 
-echo "== cargo build --release (spidd, spid-bio)" >&2
-cargo build --release -p daemon --bin spidd -p biometrics --bin spid-bio >&2
+profile="${SPIDD_DEB_PROFILE:-release}"
+echo "== cargo build --profile $profile (spidd, spid-bio)" >&2
+cargo build --profile "$profile" -p daemon --bin spidd -p biometrics --bin spid-bio >&2
 
 # --no-build: cargo-deb would otherwise rebuild only the daemon crate's binaries and could
 # package a stale spid-bio; the build above covers both.
 echo "== cargo deb" >&2
 # --strip: the release profile keeps line tables (debug = "line-tables-only"), which cargo-deb
 # would otherwise ship; a packaged binary carries no debug info (lintian: unstripped-binary).
-out=$(cargo deb -p daemon --no-build --strip)
+out=$(cargo deb -p daemon --no-build --strip --profile "$profile")
 deb=$(printf '%s\n' "$out" | tail -n1)
 if [ ! -f "$deb" ]; then
     echo "FAIL: cargo deb did not report a .deb path (output: $out)" >&2

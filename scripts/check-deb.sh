@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the .deb (scripts/build-deb.sh) and checks it: every expected file is in the archive,
 # /etc/spidd/spidd.toml is a conffile, the maintainer scripts are there, and lintian reports no
-# error (its warnings are printed only). Installs lintian with apt if needed.
+# error (its warnings are printed only), and the package installs, removes and purges cleanly
+# in a scratch root. Installs lintian with apt if needed.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -17,6 +18,7 @@ expected=(
     ./usr/lib/sysusers.d/spidd.conf
     ./usr/lib/tmpfiles.d/spidd.conf
     ./etc/spidd/spidd.toml
+    ./usr/share/metainfo/io.github.spidd.metainfo.xml
     ./usr/share/doc/spidd/README.md
     ./usr/share/doc/spidd/copyright
     ./usr/share/doc/spidd/changelog.Debian.gz
@@ -80,4 +82,6 @@ else
     echo "FAIL: lintian reported errors (above) for $deb" >&2
     exit 1
 fi
+echo "== install, remove and purge in a scratch root"
+scripts/deb-scratch-install.sh "$deb"
 echo "== check-deb: OK"

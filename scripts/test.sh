@@ -21,6 +21,10 @@ export SPIDD_WSQ_NBIS
 echo "== systemd unit, sysusers and tmpfiles"
 scripts/check-systemd.sh
 
+echo "== Debian package: contents, lintian, install/remove/purge in a scratch root"
+# From the dev build above (same files and scripts as the release package, no second build).
+SPIDD_DEB_PROFILE=dev scripts/check-deb.sh
+
 echo "== tests"
 cargo nextest run --workspace --no-fail-fast
 cargo test --workspace --doc

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub mod family;
+pub mod usb;
 
 pub use family::{Candidate, CameraFamily, ReaderFamily, Wake};
 pub use image::{GrayImage, RgbImage};

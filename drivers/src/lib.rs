@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub mod family;
+pub mod aes3500;
 pub mod usb;
 
 pub use family::{Candidate, CameraFamily, ReaderFamily, Wake};

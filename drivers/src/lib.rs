@@ -10,6 +10,7 @@ use std::time::Duration;
 
 pub mod family;
 pub mod aes3500;
+pub mod uru4000;
 pub mod usb;
 
 pub use family::{Candidate, CameraFamily, ReaderFamily, Wake};

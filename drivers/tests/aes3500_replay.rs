@@ -5,9 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use drivers::aes3500::{self, codec, Aes3500};
-use drivers::usb::RusbTransport;
-use drivers::{Cancel, FingerprintReader};
+use drivers::aes3500::{self, codec};
+use drivers::usb::UsbFamily;
+use drivers::{Cancel, ReaderFamily};
 
 /// The one bulk IN transfer of the recording (endpoint 129 = 0x81), hex-decoded.
 fn recorded_image_transfer() -> Vec<u8> {
@@ -69,16 +69,28 @@ fn codec_rebuilds_capture_png_from_the_recorded_transfer() {
 }
 
 /// Outside the testbed: replays `capture.ioctl` under umockdev-run around this same test,
-/// then checks the image the inner run wrote. Inside: opens the "sensor" through rusb and
-/// captures with the real session.
+/// then checks the image the inner run wrote. Inside: finds and opens the "sensor" through
+/// [`UsbFamily`] (rusb) and captures with the real session.
 #[test]
 fn umockdev_replay_of_a_real_aes3500_gives_capture_png() {
     const NAME: &str = "umockdev_replay_of_a_real_aes3500_gives_capture_png";
     let expected = common::green_plane(&common::aes3500_fixture("capture.png"));
     if common::inside_testbed() {
-        let transport = RusbTransport::open(aes3500::VENDOR_ID, aes3500::PRODUCT_ID, None)
+        // Discovery as the daemon does it: the recorded sensor sits behind two hubs.
+        let family = UsbFamily::new();
+        // The daemon watches for hotplug while it captures; transfers must still complete
+        // with libusb's event thread running beside them.
+        let watching = family.watch(Box::new(|| {}));
+        println!("hotplug watch: {watching}");
+        let found = family.enumerate();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].id, "usb:08ff:5731@3-1.1.3");
+        assert_eq!(found[0].address, "08ff:5731 bus 3 port 1.1.3");
+        assert_eq!(found[0].driver, aes3500::DRIVER);
+        let mut reader = family
+            .open(&found[0])
             .expect("the testbed's AES3500 opens through rusb");
-        let mut reader = Aes3500::new(transport, "08ff:5731");
+        assert_eq!(reader.info().name, aes3500::NAME);
         reader.open().unwrap();
         reader
             .wait_finger(Duration::from_secs(10), &Cancel::new())

@@ -8,11 +8,13 @@ use std::time::{Duration, Instant};
 
 use crate::DeviceError;
 
+mod family;
 mod rusb_transport;
 
 #[cfg(test)]
 pub(crate) mod fake;
 
+pub use family::{SupportedReader, UsbFamily, EMULATION_ENV, SUPPORTED};
 pub use rusb_transport::{RusbTransport, UsbLocation};
 
 /// Why a USB transfer failed.

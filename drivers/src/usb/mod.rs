@@ -163,6 +163,9 @@ impl Clock for SystemClock {
     }
 }
 
+/// The shortest transfer timeout libusb can express.
+pub(crate) const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+
 /// A deadline for a blocking wait, cut into slices short enough that [`crate::Cancel`] is seen
 /// promptly.
 pub(crate) struct Deadline {
@@ -175,11 +178,11 @@ impl Deadline {
             end: clock.now() + timeout,
         }
     }
-    /// The time left, at most `slice`; `None` once the deadline has passed.
+    /// The time left, at most `slice`; `None` once less than a millisecond is left (libusb
+    /// counts whole milliseconds, and to it a zero timeout means "wait forever").
     pub(crate) fn next_slice(&self, clock: &dyn Clock, slice: Duration) -> Option<Duration> {
         let left = self.end.checked_duration_since(clock.now())?;
-        // A zero timeout means "wait forever" to libusb.
-        (!left.is_zero()).then(|| left.min(slice))
+        (left >= MIN_TIMEOUT).then(|| left.min(slice))
     }
 }
 
@@ -220,7 +223,8 @@ mod tests {
             d.next_slice(&clock, Duration::from_millis(100)),
             Some(Duration::from_millis(50))
         );
-        clock.advance(Duration::from_millis(50));
+        clock.advance(Duration::from_micros(49_100));
+        // 0.9 ms left would be a 0 ms (endless) libusb timeout.
         assert_eq!(d.next_slice(&clock, Duration::from_millis(100)), None);
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rusb::{Context, Device, DeviceHandle, UsbContext};
 
-use super::{TransportError, UsbTransport};
+use super::{TransportError, UsbTransport, MIN_TIMEOUT};
 
 /// Where a device is plugged in: the bus number and the chain of hub ports, written as sysfs
 /// does (`1-4`, `3-1.1.3`).
@@ -144,6 +144,12 @@ impl Drop for RusbTransport {
     }
 }
 
+/// libusb takes whole milliseconds and reads 0 as "no timeout": never let a short timeout
+/// round down to an endless wait.
+fn libusb_timeout(timeout: Duration) -> Duration {
+    timeout.max(MIN_TIMEOUT)
+}
+
 impl UsbTransport for RusbTransport {
     fn control_in(
         &mut self,
@@ -155,7 +161,14 @@ impl UsbTransport for RusbTransport {
         timeout: Duration,
     ) -> Result<usize, TransportError> {
         self.handle
-            .read_control(request_type, request, value, index, buf, timeout)
+            .read_control(
+                request_type,
+                request,
+                value,
+                index,
+                buf,
+                libusb_timeout(timeout),
+            )
             .map_err(map_error)
     }
 
@@ -169,7 +182,14 @@ impl UsbTransport for RusbTransport {
         timeout: Duration,
     ) -> Result<usize, TransportError> {
         self.handle
-            .write_control(request_type, request, value, index, data, timeout)
+            .write_control(
+                request_type,
+                request,
+                value,
+                index,
+                data,
+                libusb_timeout(timeout),
+            )
             .map_err(map_error)
     }
 
@@ -180,7 +200,7 @@ impl UsbTransport for RusbTransport {
         timeout: Duration,
     ) -> Result<usize, TransportError> {
         self.handle
-            .read_interrupt(endpoint, buf, timeout)
+            .read_interrupt(endpoint, buf, libusb_timeout(timeout))
             .map_err(map_error)
     }
 
@@ -191,7 +211,7 @@ impl UsbTransport for RusbTransport {
         timeout: Duration,
     ) -> Result<usize, TransportError> {
         self.handle
-            .read_bulk(endpoint, buf, timeout)
+            .read_bulk(endpoint, buf, libusb_timeout(timeout))
             .map_err(map_error)
     }
 
@@ -202,7 +222,7 @@ impl UsbTransport for RusbTransport {
         timeout: Duration,
     ) -> Result<usize, TransportError> {
         self.handle
-            .write_bulk(endpoint, data, timeout)
+            .write_bulk(endpoint, data, libusb_timeout(timeout))
             .map_err(map_error)
     }
 }

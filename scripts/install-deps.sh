@@ -8,6 +8,9 @@ have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok ins
 for pkg in pkg-config ca-certificates; do
     have "$pkg" || needed+=("$pkg")
 done
+# The USB reader tests replay recorded and simulated USB sessions through the real rusb code
+# under umockdev-run (Debian 12 ships 0.17.16: ioctl trees and usbmon pcap replay).
+have umockdev || needed+=(umockdev)
 # The WSQ interop test runs NIST NBIS through a Python virtualenv.
 if ! command -v python3 >/dev/null 2>&1; then
     needed+=(python3 python3-venv)

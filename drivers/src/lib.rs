@@ -9,6 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub mod family;
+pub mod aes3500;
+pub mod uru4000;
+pub mod usb;
 
 pub use family::{Candidate, CameraFamily, ReaderFamily, Wake};
 pub use image::{GrayImage, RgbImage};

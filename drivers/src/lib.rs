@@ -9,8 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub mod family;
+pub mod serial;
+pub mod zhiantec;
 
-pub use family::{Candidate, CameraFamily, ReaderFamily, Wake};
+pub use family::{CameraFamily, Candidate, ReaderFamily, Wake};
 pub use image::{GrayImage, RgbImage};
 
 /// A fingerprint image as a reader delivers it: 8-bit grey plus the sensor's resolution.

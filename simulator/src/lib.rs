@@ -7,3 +7,4 @@ pub mod face;
 pub mod fingerprint;
 pub mod scene;
 pub mod server;
+pub mod zhiantec;

@@ -3,6 +3,7 @@
 //! session over a [`crate::serial::SerialTransport`]. Protocol facts: devices.md §2.
 
 pub mod command;
+mod fuzz;
 pub mod image;
 mod link;
 pub mod packet;
@@ -11,6 +12,7 @@ mod settings;
 pub mod syspara;
 
 pub use command::{Ack, Confirmation, Instruction, SysParaRegister};
+pub use fuzz::fuzz_codec;
 pub use image::{expand_nibble, unpack_4bit, ImageError, ImageFormat, ImageUpload};
 pub use packet::{checksum, decode, Decoder, Packet, PacketError, PacketKind, DEFAULT_ADDRESS};
 pub use session::{Connector, ZhiantecReader};

@@ -289,7 +289,10 @@ mod tests {
     fn checksum_sums_pid_length_and_content() {
         // The largest packet sums to 65 285: a valid checksum never needs the 16-bit wrap.
         let content = vec![0xFF; MAX_CONTENT];
-        assert_eq!(checksum(0x02, MAX_LENGTH, &content), 0x02 + 0x01 + 0x02 + 0xFF * 256);
+        assert_eq!(
+            checksum(0x02, MAX_LENGTH, &content),
+            0x02 + 0x01 + 0x02 + 0xFF * 256
+        );
         assert_eq!(checksum(0x07, 3, &[0x02]), 0x000C);
     }
 

@@ -12,8 +12,10 @@ pub mod family;
 pub mod aes3500;
 pub mod uru4000;
 pub mod usb;
+pub mod serial;
+pub mod zhiantec;
 
-pub use family::{Candidate, CameraFamily, ReaderFamily, Wake};
+pub use family::{CameraFamily, Candidate, ReaderFamily, Wake};
 pub use image::{GrayImage, RgbImage};
 
 /// A fingerprint image as a reader delivers it: 8-bit grey plus the sensor's resolution.

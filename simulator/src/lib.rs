@@ -8,3 +8,4 @@ pub mod fingerprint;
 pub mod scene;
 pub mod server;
 pub mod usbmon;
+pub mod zhiantec;

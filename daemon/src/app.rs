@@ -322,9 +322,7 @@ pub async fn start(options: Options) -> Result<Running, AppError> {
     info!(listen = %local, base = api::BASE_PATH, simulate = options.simulate, "spidd ready");
     let retry = tokio::spawn(courier.clone().run_retry_loop(wait_stop(stop_rx.clone())));
     let mut tasks = vec![retry];
-    tasks.push(tokio::spawn(
-        device_manager.run(wait_stop(stop_rx.clone())),
-    ));
+    tasks.push(tokio::spawn(device_manager.run(wait_stop(stop_rx.clone()))));
     if let Some(interval) = crate::notify::watchdog_interval() {
         info!(
             interval_ms = interval.as_millis() as u64,

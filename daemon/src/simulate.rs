@@ -13,8 +13,8 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::app::{wait_stop, AppError, Options};
-use crate::devices::Families;
 use crate::config::Config;
+use crate::devices::Families;
 
 /// The running simulated world.
 pub struct Simulation {

@@ -5,7 +5,8 @@ set -euo pipefail
 
 needed=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for pkg in pkg-config ca-certificates; do
+# libclang1-14: the V4L2 bindings under nokhwa (drivers::camera) run bindgen at build time.
+for pkg in pkg-config ca-certificates libclang1-14; do
     have "$pkg" || needed+=("$pkg")
 done
 # The USB reader tests replay recorded and simulated USB sessions through the real rusb code

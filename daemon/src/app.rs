@@ -10,9 +10,10 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::api::{self, AppState};
-use crate::capture::{CaptureContext, DeviceStates, OperatorTemplates};
+use crate::capture::{CaptureContext, OperatorTemplates};
 use crate::config::{self, Config, ConfigError, ImageFormat};
 use crate::courier::{Courier, RetryPolicy};
+use crate::devices::{DeviceManager, Families};
 use crate::link::Link;
 use crate::outbox::Outbox;
 use crate::runtime::payload::SampleFormat;
@@ -113,7 +114,7 @@ fn init_logging(config: &Config) -> Option<LogReload> {
     }
 }
 
-pub(crate) fn load_config(options: &Options) -> Result<Config, ConfigError> {
+pub fn load_config(options: &Options) -> Result<Config, ConfigError> {
     let path = options.config.clone().or_else(|| {
         let default = PathBuf::from(config::DEFAULT_PATH);
         default.exists().then_some(default)
@@ -247,12 +248,18 @@ pub async fn start(options: Options) -> Result<Running, AppError> {
         },
     ));
 
-    let devices = match &simulation {
-        Some(sim) => sim.devices(),
-        None => crate::devices::detect(&config.devices),
+    let device_manager = match &simulation {
+        Some(sim) => DeviceManager::new(sim.families(), &config.devices, Some(sim.scene())),
+        None => DeviceManager::new(Families::hardware(&config.devices), &config.devices, None),
     };
-    for info in devices.infos() {
-        info!(kind = info.kind.as_str(), driver = %info.driver, address = %info.address, "device");
+    // The first scan before the API answers, so Health and the first capture see the devices.
+    {
+        let manager = device_manager.clone();
+        let _ = tokio::task::spawn_blocking(move || manager.scan()).await;
+    }
+    let devices = device_manager.devices();
+    for status in device_manager.snapshot() {
+        info!(kind = status.kind.as_str(), driver = %status.driver, address = %status.address, state = status.state.as_str(), "device");
     }
     let operators = Arc::new(OperatorTemplates::default());
     let capture = Arc::new(CaptureContext {
@@ -263,7 +270,6 @@ pub async fn start(options: Options) -> Result<Running, AppError> {
         )),
         camera_resolution: (640, 480),
         face_threshold: config.capture.face_quality_threshold.into(),
-        states: DeviceStates::default(),
     });
     let services = Arc::new(Services {
         upstream: upstream.clone(),
@@ -300,6 +306,7 @@ pub async fn start(options: Options) -> Result<Running, AppError> {
         capture,
         link: Arc::new(Link::new(upstream)),
         token,
+        devices: device_manager.clone(),
     };
 
     let listener = TcpListener::bind(config.api.listen)
@@ -315,6 +322,7 @@ pub async fn start(options: Options) -> Result<Running, AppError> {
     info!(listen = %local, base = api::BASE_PATH, simulate = options.simulate, "spidd ready");
     let retry = tokio::spawn(courier.clone().run_retry_loop(wait_stop(stop_rx.clone())));
     let mut tasks = vec![retry];
+    tasks.push(tokio::spawn(device_manager.run(wait_stop(stop_rx.clone()))));
     if let Some(interval) = crate::notify::watchdog_interval() {
         info!(
             interval_ms = interval.as_millis() as u64,

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use biometrics::face::FaceChecker;
 use biometrics::fingerprint::{self, Template};
-use drivers::{Camera, Cancel, DeviceError, DeviceInfo, DeviceKind, FingerprintReader};
+use drivers::{Camera, Cancel, DeviceError, DeviceInfo, FingerprintReader};
 use state_machine::{CapturePurpose, CaptureRequest, DeviceFailure, Position};
 use tracing::{debug, info, warn};
 
@@ -36,35 +36,6 @@ impl Devices {
             out.push(c.info());
         }
         out
-    }
-}
-
-/// The last known state of each device, from the outcome of its last use.
-#[derive(Default)]
-pub struct DeviceStates {
-    states: Mutex<HashMap<DeviceKind, &'static str>>,
-}
-
-impl DeviceStates {
-    pub fn record(&self, kind: DeviceKind, outcome: &CaptureOutcome) {
-        let state = match outcome {
-            CaptureOutcome::Failed(DeviceFailure::Unavailable) => "unavailable",
-            CaptureOutcome::Failed(DeviceFailure::Error) => "error",
-            CaptureOutcome::Captured { .. } | CaptureOutcome::NothingPresented => "ready",
-            CaptureOutcome::Cancelled => return,
-        };
-        if let Ok(mut m) = self.states.lock() {
-            m.insert(kind, state);
-        }
-    }
-
-    /// `ready` until a use says otherwise.
-    pub fn get(&self, kind: DeviceKind) -> &'static str {
-        self.states
-            .lock()
-            .ok()
-            .and_then(|m| m.get(&kind).copied())
-            .unwrap_or("ready")
     }
 }
 
@@ -114,7 +85,6 @@ pub struct CaptureContext {
     pub camera_resolution: (u32, u32),
     /// A face frame at or above this score ends the attempt at once (reloadable).
     pub face_threshold: AtomicU8,
-    pub states: DeviceStates,
 }
 
 impl CaptureContext {
@@ -137,13 +107,8 @@ impl CaptureContext {
             Position::Finger(_) => self.finger(request, budget, cancel),
             Position::Face => self.face(budget, cancel),
         };
+        // The device manager learns the device's state from these same calls.
         let outcome = outcome.unwrap_or_else(|e| from_device_error(&e));
-        let kind = if request.position.is_face() {
-            DeviceKind::Camera
-        } else {
-            DeviceKind::FingerprintReader
-        };
-        self.states.record(kind, &outcome);
         match &outcome {
             CaptureOutcome::Captured { sample, matched } => info!(
                 position = %request.position,

@@ -1,11 +1,10 @@
-//! `--simulate`: simulated reader and camera, the in-process fake SPID Server (unless
+//! `--simulate`: simulated reader and camera (as device families), the in-process fake SPID Server (unless
 //! `--upstream` names another), and the simulator control API beside the station.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use simulator::devices::{SimulatedCamera, SimulatedReader};
 use simulator::scene::Scene;
 use simulator::server::{FakeSpidServer, ServerConfig};
 use tokio::net::TcpListener;
@@ -14,8 +13,8 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::app::{wait_stop, AppError, Options};
-use crate::capture::Devices;
 use crate::config::Config;
+use crate::devices::Families;
 
 /// The running simulated world.
 pub struct Simulation {
@@ -127,16 +126,15 @@ impl Simulation {
         self.control_addr
     }
 
-    pub fn devices(&self) -> Devices {
-        Devices {
-            reader: Arc::new(Mutex::new(Box::new(SimulatedReader::new(
-                self.scene.clone(),
-            )))),
-            camera: Arc::new(Mutex::new(Box::new(SimulatedCamera::new(
-                self.scene.clone(),
-            )))),
-            scene: Some(self.scene.clone()),
-        }
+    /// What the simulated devices look at (the device manager hands it to the capture code).
+    pub fn scene(&self) -> Arc<Scene> {
+        self.scene.clone()
+    }
+
+    /// The simulated reader and camera as device families, found and followed by the device
+    /// manager like real hardware (`/sim/devices` plugs and unplugs them).
+    pub fn families(&self) -> Families {
+        Families::simulated(&self.scene)
     }
 
     /// Waits for the simulator's tasks (the caller raised the stop flag) and removes the

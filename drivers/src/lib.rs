@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod camera;
 pub mod family;
 pub mod aes3500;
 pub mod uru4000;

@@ -3,6 +3,7 @@
 
 pub mod control;
 pub mod devices;
+pub mod families;
 pub mod face;
 pub mod fingerprint;
 pub mod scene;

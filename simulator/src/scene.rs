@@ -122,9 +122,21 @@ struct SceneState {
     sessions: u32,
 }
 
+/// Callbacks run after the device modes change (a simulated plug or unplug).
+#[derive(Default)]
+struct Watchers(Mutex<Vec<Box<dyn Fn() + Send + Sync>>>);
+
+impl std::fmt::Debug for Watchers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.lock().map(|w| w.len()).unwrap_or(0);
+        write!(f, "Watchers({n})")
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Scene {
     state: Mutex<SceneState>,
+    watchers: Watchers,
 }
 
 /// Subjects are CPFs in practice; `529.982.247-25` and `52998224725` are the same person.
@@ -174,6 +186,20 @@ impl Scene {
 
     pub fn set_devices(&self, devices: DeviceModes) {
         self.lock().devices = devices;
+        // Outside the state lock: a watcher may read the scene.
+        let watchers = self.watchers.0.lock().unwrap_or_else(|e| e.into_inner());
+        for wake in watchers.iter() {
+            wake();
+        }
+    }
+
+    /// Calls `wake` after every change of the device modes, as a hotplug event would.
+    pub fn on_devices_changed(&self, wake: Box<dyn Fn() + Send + Sync>) {
+        self.watchers
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(wake);
     }
 
     pub fn mode(&self, kind: DeviceKind) -> DeviceMode {

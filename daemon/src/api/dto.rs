@@ -189,6 +189,14 @@ pub struct DeviceJson {
     pub name: String,
     /// `ready`, `unavailable` or `error`.
     pub state: &'static str,
+    /// The device's id (`usb:05ba:000a@1-4`, `camera:0`, `sim:fingerprint`) when attached.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub firmware: Option<String>,
+    /// The most recent device failure (kept after the device recovers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -9,17 +9,19 @@ use super::AppState;
 /// Health: `OK`, or `DEGRADED` when a device is missing or the upstream is unreachable.
 #[utoipa::path(get, path = "/health", tag = "station", responses((status = 200, body = HealthAnswer)))]
 pub async fn health(State(state): State<AppState>) -> Json<HealthAnswer> {
-    let capture = &state.capture;
-    let devices: Vec<DeviceJson> = capture
+    let devices: Vec<DeviceJson> = state
         .devices
-        .infos()
+        .snapshot()
         .into_iter()
-        .map(|info| DeviceJson {
-            kind: info.kind.as_str(),
-            state: capture.states.get(info.kind),
-            driver: info.driver,
-            address: info.address,
-            name: info.name,
+        .map(|status| DeviceJson {
+            kind: status.kind.as_str(),
+            state: status.state.as_str(),
+            driver: status.driver,
+            id: status.id,
+            address: status.address,
+            name: status.name,
+            firmware: status.firmware,
+            last_error: status.last_error,
         })
         .collect();
     let outbox = state.outbox.clone();

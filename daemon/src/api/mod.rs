@@ -39,6 +39,8 @@ pub struct AppState {
     pub link: Arc<Link>,
     /// When set, every request must carry `Authorization: Bearer <token>`.
     pub token: Option<Arc<str>>,
+    /// The reader's and camera's state for Health.
+    pub devices: Arc<crate::devices::DeviceManager>,
 }
 
 #[derive(OpenApi)]

@@ -10,21 +10,6 @@ use serde_json::Value;
 
 use crate::station::*;
 
-/// The workspace's `spid-sim` binary, next to this test's own directory (`target/<profile>/`).
-fn spid_sim_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>");
-    let bin = profile_dir.join("spid-sim");
-    assert!(
-        bin.exists(),
-        "{} is missing: build the workspace's binaries first (`cargo build --workspace --all-targets`, as scripts/test.sh does)",
-        bin.display()
-    );
-    bin
-}
 
 struct SpidSim(Child);
 
@@ -64,7 +49,7 @@ async fn wait_listening(base: &str) {
 async fn station_uses_an_external_spid_sim_server() {
     let port = free_port();
     let _server = SpidSim(
-        Command::new(spid_sim_binary())
+        Command::new(workspace_binary("spid-sim"))
             .args([
                 "server",
                 "--listen",

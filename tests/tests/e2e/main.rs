@@ -1,6 +1,7 @@
 //! End-to-end tests: a whole `spidd --simulate` station driven over real HTTP, as an integrator
 //! and a technician would. One test binary; shared helpers in `station.rs`.
 
+mod devices;
 mod errors;
 mod external_upstream;
 mod flows;
@@ -8,3 +9,4 @@ mod reload;
 mod station;
 mod systemd_notify;
 mod upstream_down;
+mod usb_replay;

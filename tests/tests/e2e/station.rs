@@ -174,3 +174,20 @@ impl Station {
         }
     }
 }
+
+/// One of the workspace's binaries (`spidd`, `spid-sim`), next to this test's own directory
+/// (`target/<profile>/`).
+pub fn workspace_binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>")
+        .join(name);
+    assert!(
+        bin.exists(),
+        "{} is missing: build the workspace's binaries first (`cargo build --workspace --all-targets`, as scripts/test.sh does)",
+        bin.display()
+    );
+    bin
+}

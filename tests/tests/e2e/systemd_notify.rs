@@ -6,23 +6,11 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::station::workspace_binary;
+
 /// `WATCHDOG_USEC` for the tests: short, so that the test is quick.
 const WATCHDOG: Duration = Duration::from_millis(400);
 
-fn spidd_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let bin = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target/<profile>")
-        .join("spidd");
-    assert!(
-        bin.exists(),
-        "{} is missing: build the workspace's binaries first (scripts/test.sh does)",
-        bin.display()
-    );
-    bin
-}
 
 struct Daemon {
     child: Child,
@@ -51,7 +39,7 @@ fn start(stall_after: Option<Duration>) -> Daemon {
     let socket_path = dir.path().join("notify.sock");
     let socket = UnixDatagram::bind(&socket_path).unwrap();
     let port = free_port();
-    let mut command = Command::new(spidd_binary());
+    let mut command = Command::new(workspace_binary("spidd"));
     command
         .args(["--simulate", "--listen", &format!("127.0.0.1:{port}")])
         .args(["--sim-control", &format!("127.0.0.1:{}", free_port())])

@@ -4,6 +4,7 @@
 # line of stdout. Honours CARGO_TARGET_DIR. SPIDD_DEB_PROFILE selects the cargo profile
 # (default release, what kiosks get; CI checks the package from its dev build with
 # SPIDD_DEB_PROFILE=dev to avoid a second full build — same files, same scripts).
+# SPIDD_DEB_PREBUILT=1 packages the binaries already in the target dir without building.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -15,8 +16,15 @@ fi
 echo "== $(cargo deb --version)" >&2
 
 profile="${SPIDD_DEB_PROFILE:-release}"
-echo "== cargo build --profile $profile (spidd, spid-bio)" >&2
-cargo build --profile "$profile" -p daemon --bin spidd -p biometrics --bin spid-bio >&2
+if [ "${SPIDD_DEB_PREBUILT:-}" = 1 ]; then
+    # The caller (scripts/test.sh) has just built the whole workspace in this profile. Building
+    # only these two binaries again would unify features differently and recompile half the
+    # tree, then the test build would recompile it back.
+    echo "== using the workspace's $profile binaries (spidd, spid-bio)" >&2
+else
+    echo "== cargo build --profile $profile (spidd, spid-bio)" >&2
+    cargo build --profile "$profile" -p daemon --bin spidd -p biometrics --bin spid-bio >&2
+fi
 
 # --no-build: cargo-deb would otherwise rebuild only the daemon crate's binaries and could
 # package a stale spid-bio; the build above covers both.

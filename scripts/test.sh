@@ -23,7 +23,7 @@ scripts/check-systemd.sh
 
 echo "== Debian package: contents, lintian, install/remove/purge in a scratch root"
 # From the dev build above (same files and scripts as the release package, no second build).
-SPIDD_DEB_PROFILE=dev scripts/check-deb.sh
+SPIDD_DEB_PROFILE=dev SPIDD_DEB_PREBUILT=1 scripts/check-deb.sh
 
 echo "== tests"
 cargo nextest run --workspace --no-fail-fast

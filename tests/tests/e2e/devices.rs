@@ -1,7 +1,6 @@
 //! Devices coming and going under a running station (the simulator's `/sim/devices` plugs and
 //! unplugs them), and the `spidd devices` / `spidd capture-once` commands.
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,6 @@
 //! as its own process, seeded with the same fixtures.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 

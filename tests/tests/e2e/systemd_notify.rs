@@ -2,7 +2,6 @@
 //! is alive, and silence once it hangs (through the test-only stall hook).
 
 use std::os::unix::net::UnixDatagram;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 

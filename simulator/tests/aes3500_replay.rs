@@ -1,17 +1,36 @@
 //! The AES3500 driver against the recording of a real sensor (libfprint's `tests/aes3500`):
-//! the codec on the recorded bytes, and the whole session through rusb under umockdev.
+//! the codec on the recorded bytes, and the whole session through rusb under umockdev (with the
+//! simulator's testbed runner, which the emulated U.are.U replay uses too).
 
-mod common;
-
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use drivers::aes3500::{self, codec};
 use drivers::usb::UsbFamily;
 use drivers::{Cancel, ReaderFamily};
+use simulator::usbmon::testbed;
+
+fn aes3500_fixture(name: &str) -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/fixtures/libfprint-aes3500/"
+    ))
+    .join(name)
+}
+
+/// The grey plane of an RGB PNG whose channels are equal (libfprint's test compares green).
+fn green_plane(path: &Path) -> image::GrayImage {
+    let rgb = image::open(path)
+        .expect("reading the expected PNG")
+        .to_rgb8();
+    image::GrayImage::from_fn(rgb.width(), rgb.height(), |x, y| {
+        image::Luma([rgb.get_pixel(x, y)[1]])
+    })
+}
 
 /// The one bulk IN transfer of the recording (endpoint 129 = 0x81), hex-decoded.
 fn recorded_image_transfer() -> Vec<u8> {
-    let tree = std::fs::read_to_string(common::aes3500_fixture("capture.ioctl")).unwrap();
+    let tree = std::fs::read_to_string(aes3500_fixture("capture.ioctl")).unwrap();
     let line = tree
         .lines()
         .map(str::trim)
@@ -64,7 +83,7 @@ fn codec_rebuilds_capture_png_from_the_recorded_transfer() {
     );
     assert_same_image(
         &image,
-        &common::green_plane(&common::aes3500_fixture("capture.png")),
+        &green_plane(&aes3500_fixture("capture.png")),
     );
 }
 
@@ -74,8 +93,8 @@ fn codec_rebuilds_capture_png_from_the_recorded_transfer() {
 #[test]
 fn umockdev_replay_of_a_real_aes3500_gives_capture_png() {
     const NAME: &str = "umockdev_replay_of_a_real_aes3500_gives_capture_png";
-    let expected = common::green_plane(&common::aes3500_fixture("capture.png"));
-    if common::inside_testbed() {
+    let expected = green_plane(&aes3500_fixture("capture.png"));
+    if testbed::inside_testbed() {
         // Discovery as the daemon does it: the recorded sensor sits behind two hubs.
         let family = UsbFamily::new();
         // The daemon watches for hotplug while it captures; transfers must still complete
@@ -97,21 +116,20 @@ fn umockdev_replay_of_a_real_aes3500_gives_capture_png() {
             .unwrap();
         let image = reader.capture().unwrap();
         reader.close();
-        let out =
-            std::path::PathBuf::from(std::env::var_os(common::OUT).unwrap()).join("captured.png");
+        let out = testbed::shared_dir().join("captured.png");
         image.image.save(&out).unwrap();
         assert_same_image(&image.image, &expected);
         return;
     }
-    let dir = common::scratch_dir(NAME);
-    let fixture = |n: &str| common::aes3500_fixture(n).display().to_string();
+    let dir = testbed::scratch_dir(NAME);
+    let fixture = |n: &str| aes3500_fixture(n).display().to_string();
     let args = vec![
         "-d".to_string(),
         fixture("device"),
         "-i".to_string(),
         format!("/dev/bus/usb/003/004={}", fixture("capture.ioctl")),
     ];
-    common::run_in_testbed(NAME, &args, &dir);
+    testbed::run_in_testbed(NAME, &args, &[], &dir);
     let captured = image::open(dir.join("captured.png"))
         .expect("the inner run wrote its image")
         .to_luma8();

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the spidd Debian package with cargo-deb (installed if missing): builds of spidd and
-# spid-bio, then `cargo deb --no-build` on the daemon crate. Prints the .deb path as the last
+# Builds the spidd Debian package with cargo-deb (installed if missing): builds of spidd,
+# spidctl and spid-bio, then `cargo deb --no-build` on the daemon crate. Prints the .deb path as the last
 # line of stdout. Honours CARGO_TARGET_DIR. SPIDD_DEB_PROFILE selects the cargo profile
 # (default release, what kiosks get; CI checks the package from its dev build with
 # SPIDD_DEB_PROFILE=dev to avoid a second full build — same files, same scripts).
@@ -15,8 +15,8 @@ fi
 echo "== $(cargo deb --version)" >&2
 
 profile="${SPIDD_DEB_PROFILE:-release}"
-echo "== cargo build --profile $profile (spidd, spid-bio)" >&2
-cargo build --profile "$profile" -p daemon --bin spidd -p biometrics --bin spid-bio >&2
+echo "== cargo build --profile $profile (spidd, spidctl, spid-bio)" >&2
+cargo build --profile "$profile" -p daemon --bin spidd --bin spidctl -p biometrics --bin spid-bio >&2
 
 # --no-build: cargo-deb would otherwise rebuild only the daemon crate's binaries and could
 # package a stale spid-bio; the build above covers both.

@@ -7,6 +7,7 @@ mod external_upstream;
 mod flows;
 mod reload;
 mod station;
+mod status;
 mod systemd_notify;
 mod upstream_down;
 mod usb_replay;

@@ -1,0 +1,609 @@
+//! The technician status socket and `spidctl` against a `--simulate` station: every endpoint,
+//! every command (the real binary), Resend All progress over many transactions, test
+//! captures, masked CPFs, and who may open the socket.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::station::*;
+
+/// A client for the status socket (`http://spidd/...` over the Unix socket).
+struct StatusClient {
+    http: reqwest::Client,
+}
+
+impl StatusClient {
+    fn new(socket: &Path) -> StatusClient {
+        StatusClient {
+            http: reqwest::Client::builder()
+                .unix_socket(socket)
+                .timeout(Duration::from_secs(120))
+                .build()
+                .unwrap(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, String) {
+        let r = self
+            .http
+            .get(format!("http://spidd{path}"))
+            .send()
+            .await
+            .expect("status socket answers");
+        (r.status(), r.text().await.unwrap())
+    }
+
+    async fn json(&self, path: &str) -> Value {
+        let (code, body) = self.get(path).await;
+        assert_eq!(code, StatusCode::OK, "GET {path}: {body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    async fn post(&self, path: &str, body: Value) -> reqwest::Response {
+        self.http
+            .post(format!("http://spidd{path}"))
+            .json(&body)
+            .send()
+            .await
+            .expect("status socket answers")
+    }
+}
+
+fn spidctl(socket: &Path, args: &[&str]) -> Output {
+    Command::new(workspace_binary("spidctl"))
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .output()
+        .expect("spidctl runs")
+}
+
+/// Runs spidctl off the async threads, so the in-process station keeps serving.
+async fn spidctl_async(socket: &Path, args: &[&str]) -> Output {
+    let socket = socket.to_path_buf();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        spidctl(&socket, &args)
+    })
+    .await
+    .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "spidctl failed ({:?}): {}{}",
+        o.status,
+        stdout(o),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    stdout(o)
+}
+
+/// No full CPF of the test's people anywhere in `text`.
+fn assert_masked(text: &str, what: &str) {
+    for cpf in [OPERATOR, PERSON_UNKNOWN, PERSON_ENROLLED, OPERATOR_PENDING] {
+        assert!(
+            !text.contains(cpf),
+            "{what} holds the full CPF {cpf}:\n{text}"
+        );
+    }
+}
+
+fn decode_png(bytes: &[u8]) -> image::DynamicImage {
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
+    image::load_from_memory_with_format(bytes, image::ImageFormat::Png).expect("a valid PNG")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_endpoint_and_command() {
+    let s = Station::start().await;
+    let socket = s.status_socket();
+    assert!(
+        socket.starts_with(s.data_dir()),
+        "simulate puts the socket in the data directory"
+    );
+    let c = StatusClient::new(&socket);
+
+    let status = c.json("/status").await;
+    assert_eq!(status["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(status["flow"]["state"], "NOT_LOGGED_IN");
+    assert_eq!(status["operator"], Value::Null);
+    assert_eq!(status["upstream"]["reachable"], true, "{status}");
+    assert!(status["upstream"]["latency_ms"]
+        .as_f64()
+        .is_some_and(|ms| ms >= 0.0));
+    assert_eq!(status["outbox"]["undelivered"], 0);
+    assert_eq!(status["resend"]["last"], Value::Null);
+    // The scheduler is wired by the app once it exists; until then: null.
+    assert_eq!(status["resend"]["next_scheduled"], Value::Null);
+    let devices = status["devices"].as_array().unwrap();
+    assert_eq!(devices.len(), 2);
+    assert!(devices.iter().all(|d| d["state"] == "ready"), "{status}");
+
+    s.login(OPERATOR).await;
+    let status = c.json("/status").await;
+    assert_eq!(status["flow"]["state"], "IDLE");
+    assert_eq!(status["operator"]["cpf"], "529.***.***-25");
+    assert_eq!(status["operator"]["status"], "OPERATOR_OK");
+
+    let devices = c.json("/devices").await;
+    let list = devices["devices"].as_array().unwrap();
+    assert!(
+        list.iter().any(|d| d["kind"] == "fingerprint"
+            && d["in_use"] == true
+            && d["driver"] == "simulated"),
+        "{devices}"
+    );
+    assert!(
+        list.iter()
+            .any(|d| d["kind"] == "camera" && d["in_use"] == true),
+        "{devices}"
+    );
+
+    for (query, word) in [
+        ("/outbox?state=LOST", "state"),
+        ("/outbox?limit=0", "limit"),
+        ("/outbox?limit=abc", "limit"),
+        ("/outbox?limit=1001", "limit"),
+        ("/outbox?colour=red", "colour"),
+        ("/logs?lines=0", "lines"),
+    ] {
+        let (code, body) = c.get(query).await;
+        assert_eq!(code, StatusCode::BAD_REQUEST, "{query}: {body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["error"]["code"], "BAD_REQUEST");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(word),
+            "{query}: {body}"
+        );
+    }
+    let (code, _) = c.get("/nothing-here").await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    let outbox = c.json("/outbox?state=pending&limit=5").await;
+    assert_eq!(outbox["state"], "PENDING");
+    assert_eq!(outbox["count"], 0);
+
+    // Test captures: a PNG each, with the quality report in headers.
+    let r = c.post("/test-capture", json!({ "kind": "finger" })).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "image/png");
+    let quality: u8 = r.headers()["x-spidd-quality"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let report: Value =
+        serde_json::from_str(r.headers()["x-spidd-quality-report"].to_str().unwrap()).unwrap();
+    assert_eq!(report["score"], quality);
+    let width: u32 = r.headers()["x-spidd-width"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let finger = decode_png(&r.bytes().await.unwrap());
+    assert_eq!(finger.width(), width);
+    assert!(quality > 0, "a simulated good finger scores above 0");
+    let r = c.post("/test-capture", json!({ "kind": "face" })).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let face = decode_png(&r.bytes().await.unwrap());
+    assert!(face.width() >= 640 && face.color().has_color());
+    let r = c.post("/test-capture", json!({ "kind": "iris" })).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    let metrics = c.get("/metrics").await.1;
+    for family in [
+        "# TYPE spidd_captures_total counter",
+        "# TYPE spidd_send_latency_seconds histogram",
+        "# TYPE spidd_upstream_errors_total counter",
+        "# TYPE spidd_device_errors_total counter",
+        "spidd_outbox_depth 0",
+    ] {
+        assert!(metrics.contains(family), "{family} missing:\n{metrics}");
+    }
+    let logs = c.json("/logs?lines=1000").await;
+    let lines = logs["lines"].as_array().unwrap();
+    assert!(!lines.is_empty());
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.as_str().unwrap().contains("test capture")),
+        "{logs}"
+    );
+    assert!(
+        c.json("/logs?lines=3").await["lines"]
+            .as_array()
+            .unwrap()
+            .len()
+            <= 3
+    );
+
+    // spidctl, the real binary, every command.
+    let page = ok(&spidctl_async(&socket, &["status"]).await);
+    for part in [
+        "IDLE",
+        "529.***.***-25",
+        "reachable",
+        "undelivered",
+        "fingerprint",
+        "camera",
+    ] {
+        assert!(page.contains(part), "{part} missing in\n{page}");
+    }
+    let v: Value =
+        serde_json::from_str(&ok(&spidctl_async(&socket, &["--json", "status"]).await)).unwrap();
+    assert_eq!(v["operator"]["cpf"], "529.***.***-25");
+    assert!(ok(&spidctl_async(&socket, &["devices"]).await).contains("simulated"));
+    let v: Value =
+        serde_json::from_str(&ok(&spidctl_async(&socket, &["devices", "--json"]).await)).unwrap();
+    assert_eq!(v["devices"].as_array().unwrap().len(), list.len());
+    assert_eq!(
+        ok(&spidctl_async(&socket, &["outbox", "--state", "pending", "--limit", "3"]).await),
+        "no transactions\n"
+    );
+    let bad = spidctl_async(&socket, &["outbox", "--state", "lost"]).await;
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("`state` must be one of"));
+    assert!(ok(&spidctl_async(&socket, &["metrics"]).await)
+        .contains("spidd_captures_total{kind=\"finger\""));
+    let logs = ok(&spidctl_async(&socket, &["logs", "-n", "4"]).await);
+    assert!((1..=4).contains(&logs.lines().count()), "{logs}");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("finger.png");
+    let said = ok(&spidctl_async(
+        &socket,
+        &["test-capture", "finger", "--out", out.to_str().unwrap()],
+    )
+    .await);
+    assert!(said.contains("quality"), "{said}");
+    decode_png(&std::fs::read(&out).unwrap());
+    let out = dir.path().join("face.png");
+    let said = ok(&spidctl_async(
+        &socket,
+        &[
+            "--json",
+            "test-capture",
+            "face",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    )
+    .await);
+    let v: Value = serde_json::from_str(&said).unwrap();
+    assert!(v["quality"].is_u64(), "{said}");
+    assert_eq!(
+        decode_png(&std::fs::read(&out).unwrap()).width(),
+        v["width"].as_u64().unwrap() as u32
+    );
+
+    // A flow capture in progress (nobody at the reader): the test capture is refused.
+    s.sim("/sim/present", json!({ "absent": true })).await;
+    let body = s.ok(&format!("/enroll/{PERSON_UNKNOWN}")).await;
+    assert_eq!(body["status"], "CLIENT_CAPTURING", "{body}");
+    let r = c.post("/test-capture", json!({ "kind": "finger" })).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "CAPTURE_IN_PROGRESS");
+    let refused = spidctl_async(
+        &socket,
+        &[
+            "test-capture",
+            "face",
+            "--out",
+            dir.path().join("x.png").to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("in progress"));
+    assert!(!dir.path().join("x.png").exists());
+    assert_eq!(c.json("/status").await["flow"]["state"], "CLIENT_CAPTURING");
+    s.ok("/capture/cancel").await;
+    s.sim("/sim/present", json!({ "absent": false })).await;
+
+    for path in ["/status", "/devices", "/outbox", "/logs?lines=1000"] {
+        assert_masked(&c.get(path).await.1, path);
+    }
+    s.stop().await;
+    assert!(!socket.exists(), "the socket is removed on a clean stop");
+}
+
+/// Copies each stored payload under new capture times, so the server sees distinct
+/// transactions: `n` pending transactions for the price of one capture flow.
+fn seed_pending(data_dir: &Path, n: usize) -> usize {
+    use daemon::outbox::{NewTransaction, Outbox, TxState};
+    let outbox = Outbox::open_in(data_dir).unwrap();
+    let template = outbox.list(Some(TxState::Pending), 1).unwrap().remove(0);
+    let stored = outbox.get(&template.id).unwrap().unwrap();
+    let payload: Value =
+        serde_json::from_slice(&outbox.payload(&template.id).unwrap().unwrap()).unwrap();
+    let later = daemon::outbox::now_millis() + 3_600_000;
+    for i in 1..=n as u64 {
+        let mut copy = payload.clone();
+        let timestamp = stored.timestamp + i;
+        copy["data"]["timestamp"] = json!(timestamp);
+        let id = outbox
+            .enqueue(NewTransaction {
+                mode: stored.mode,
+                cpf: stored.cpf.clone(),
+                operator: stored.operator.clone(),
+                timestamp,
+                payload: copy.to_string().into_bytes(),
+                summary: json!({}),
+            })
+            .unwrap();
+        // Not due for an hour: the retry loop leaves them to Resend All.
+        outbox
+            .mark_pending(&id, "seeded by the test", later)
+            .unwrap();
+    }
+    n + 1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resend_all_streams_progress_and_spidctl_joins_it() {
+    let s = Station::start().await;
+    let socket = s.status_socket();
+    let c = StatusClient::new(&socket);
+    s.login(OPERATOR).await;
+    s.upstream_mode("down").await;
+    let sent = s.enroll_flow(PERSON_UNKNOWN).await;
+    assert_eq!(sent["status"], "CAPTURE_PENDING", "{sent}");
+    let data_dir = s.data_dir();
+    let total = tokio::task::spawn_blocking(move || seed_pending(&data_dir, 59))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.json("/status").await["outbox"]["by_state"]["PENDING"],
+        total
+    );
+    let pending = c.json("/outbox?state=PENDING&limit=1000").await;
+    assert_eq!(pending["count"], total);
+    assert!(pending["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t["cpf"] == "390.***.***-05"));
+    s.upstream_mode("up").await;
+
+    let mut response = c.post("/outbox/resend", json!({})).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    let mut lines: Vec<Value> = Vec::new();
+    let mut buffer = String::new();
+    let mut joined = None;
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+        while let Some(end) = buffer.find('\n') {
+            let line: String = buffer.drain(..=end).collect();
+            lines.push(serde_json::from_str(line.trim()).unwrap());
+        }
+        if joined.is_none() && lines.last().is_some_and(|l| l["finished"].is_null()) {
+            // Streaming, not buffered: the run is still going while its first lines arrive.
+            let status = c.json("/status").await;
+            assert_eq!(status["resend"]["running"], true, "{status}");
+            // spidctl arriving now joins the run under way.
+            let socket = socket.clone();
+            joined = Some(tokio::task::spawn_blocking(move || {
+                spidctl(&socket, &["--json", "resend"])
+            }));
+        }
+    }
+    let last = lines.pop().expect("a final line");
+    assert_eq!(last["finished"], true, "{last}");
+    assert_eq!(last["delivered"], total, "{last}");
+    assert_eq!(last["failed"], 0);
+    assert_eq!(last["remaining"], 0);
+    assert!(
+        lines.len() >= 10,
+        "progress comes in many lines: {}",
+        lines.len()
+    );
+    let mut done = 0;
+    for l in &lines {
+        let n = l["done"].as_u64().unwrap();
+        assert!(n >= done && n <= l["total"].as_u64().unwrap(), "{l}");
+        assert!(l["total"].as_u64().unwrap() >= total as u64, "{l}");
+        assert_eq!(
+            l["done"].as_u64().unwrap(),
+            l["delivered"].as_u64().unwrap() + l["failed"].as_u64().unwrap()
+        );
+        done = n;
+    }
+
+    let joined = joined.expect("spidctl started").await.unwrap();
+    let out = ok(&joined);
+    let final_line: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(final_line["finished"], true);
+    assert_eq!(
+        final_line["delivered"], total,
+        "spidctl joined the same run: {out}"
+    );
+
+    let status = c.json("/status").await;
+    assert_eq!(status["resend"]["last"]["result"], "ok");
+    assert_eq!(status["resend"]["last"]["delivered"], total);
+    assert_eq!(status["outbox"]["undelivered"], 0);
+    let delivered = c.json("/outbox?state=delivered&limit=1000").await;
+    assert_eq!(delivered["count"], total);
+    let metrics = c.get("/metrics").await.1;
+    let sends: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("spidd_send_latency_seconds_count "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(sends >= total as u64 + 1, "{sends} sends counted");
+
+    // Nothing left: spidctl's human resend is quick, and its summary says so.
+    let out = ok(&spidctl_async(&socket, &["resend"]).await);
+    assert!(out.contains("Resend All done: 0 taken up"), "{out}");
+    for path in ["/status", "/outbox?limit=1000", "/logs?lines=1000"] {
+        assert_masked(&c.get(path).await.1, path);
+    }
+    assert_masked(
+        &ok(&spidctl_async(&socket, &["outbox", "--limit", "1000"]).await),
+        "spidctl outbox",
+    );
+    assert_masked(
+        &ok(&spidctl_async(&socket, &["logs", "-n", "1000"]).await),
+        "spidctl logs",
+    );
+    assert_masked(&out, "spidctl resend");
+    s.stop().await;
+}
+
+fn is_root() -> bool {
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
+}
+
+/// (uid, gid, group name) of `nobody`, when the system has it.
+fn nobody() -> Option<(u32, u32, String)> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    let fields: Vec<&str> = passwd
+        .lines()
+        .find(|l| l.starts_with("nobody:"))?
+        .split(':')
+        .collect();
+    let (uid, gid) = (fields.get(2)?.parse().ok()?, fields.get(3)?.parse().ok()?);
+    let groups = std::fs::read_to_string("/etc/group").ok()?;
+    let group = groups.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.get(2)?.parse::<u32>().ok()? == gid).then(|| f[0].to_string())
+    })?;
+    Some((uid, gid, group))
+}
+
+/// spidctl as another user, from a copy anyone may run.
+fn spidctl_as(uid: u32, gid: u32, bin: &Path, socket: &Path) -> Output {
+    use std::os::unix::process::CommandExt;
+    Command::new(bin)
+        .arg("--socket")
+        .arg(socket)
+        .arg("status")
+        // As root, std drops the supplementary groups when it sets the uid.
+        .uid(uid)
+        .gid(gid)
+        .output()
+        .expect("spidctl runs as another user")
+}
+
+fn open_to_all(dir: &Path) {
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_mode_group_and_who_may_use_it() {
+    // No daemon: the friendly "is spidd running?".
+    let dir = tempfile::tempdir().unwrap();
+    let missing = spidctl_async(&dir.path().join("none.sock"), &["status"]).await;
+    assert_eq!(missing.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&missing.stderr)
+        .contains("is spidd running? systemctl status spidd"));
+
+    let root = is_root();
+    let nobody = nobody().filter(|_| root);
+    let group = nobody
+        .as_ref()
+        .map_or("spidd-tech-absent".to_string(), |n| n.2.clone());
+    let s = Station::start_with(&format!("[status]\nmode = \"0660\"\ngroup = \"{group}\"\n")).await;
+    let socket = s.status_socket();
+    let meta = std::fs::metadata(&socket).unwrap();
+    assert_eq!(meta.mode() & 0o777, 0o660, "configured mode");
+    // Traversable, so that only the socket's own mode and group decide.
+    for d in socket.ancestors().skip(1).take(3) {
+        open_to_all(d);
+    }
+    let bin_dir = tempfile::tempdir().unwrap();
+    open_to_all(bin_dir.path());
+    let bin: PathBuf = bin_dir.path().join("spidctl");
+    std::fs::copy(workspace_binary("spidctl"), &bin).unwrap();
+
+    match &nobody {
+        Some((uid, gid, _)) => {
+            // Root bypasses file modes, so the checks run as `nobody`. Its group owns this
+            // socket: it gets in.
+            assert_eq!(meta.gid(), *gid, "configured group");
+            let (uid, gid, b, sock) = (*uid, *gid, bin.clone(), socket.clone());
+            let allowed = tokio::task::spawn_blocking(move || spidctl_as(uid, gid, &b, &sock))
+                .await
+                .unwrap();
+            assert!(
+                allowed.status.success(),
+                "{}",
+                String::from_utf8_lossy(&allowed.stderr)
+            );
+            // A socket of root's group, 0660: `nobody` is out, and told what to do.
+            let other = Station::start_with("[status]\ngroup = \"spidd-tech-absent\"\n").await;
+            let other_socket = other.status_socket();
+            let other_meta = std::fs::metadata(&other_socket).unwrap();
+            assert_eq!(other_meta.mode() & 0o777, 0o660);
+            assert_ne!(
+                other_meta.gid(),
+                gid,
+                "an absent group falls back to the daemon's own"
+            );
+            for d in other_socket.ancestors().skip(1).take(3) {
+                open_to_all(d);
+            }
+            let (b, sock) = (bin.clone(), other_socket.clone());
+            let denied = tokio::task::spawn_blocking(move || spidctl_as(uid, gid, &b, &sock))
+                .await
+                .unwrap();
+            assert_eq!(
+                denied.status.code(),
+                Some(4),
+                "{}",
+                String::from_utf8_lossy(&denied.stderr)
+            );
+            assert!(String::from_utf8_lossy(&denied.stderr)
+                .contains("add yourself to group spidd-tech"));
+            other.stop().await;
+        }
+        None => {
+            // Not root: the daemon's user owns the socket, so take the access away by mode.
+            std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o000)).unwrap();
+            let denied = spidctl_async(&socket, &["status"]).await;
+            assert_eq!(
+                denied.status.code(),
+                Some(4),
+                "{}",
+                String::from_utf8_lossy(&denied.stderr)
+            );
+            assert!(String::from_utf8_lossy(&denied.stderr)
+                .contains("add yourself to group spidd-tech"));
+            std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o660)).unwrap();
+        }
+    }
+
+    // A second station on the same socket path is refused while the first serves.
+    let data = tempfile::tempdir().unwrap();
+    let clash = daemon::app::start(daemon::app::Options {
+        simulate: true,
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        sim_control: Some("127.0.0.1:0".parse().unwrap()),
+        data_dir: Some(data.path().join("data")),
+        status_socket: Some(socket.clone()),
+        ..Default::default()
+    })
+    .await;
+    let Err(e) = clash else {
+        panic!("a second station took over a live socket")
+    };
+    assert!(e.to_string().contains("in use by a running spidd"), "{e}");
+    assert!(socket.exists());
+    s.stop().await;
+    assert!(!socket.exists());
+}

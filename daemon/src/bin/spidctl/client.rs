@@ -14,7 +14,7 @@ use tokio::net::UnixStream;
 /// Why a request did not get a successful answer.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("cannot reach spidd at {path}: {reason}. Is spidd running? systemctl status spidd")]
+    #[error("cannot reach spidd at {path}: {reason}; is spidd running? systemctl status spidd")]
     Unreachable { path: PathBuf, reason: String },
     #[error("permission denied on {path}: add yourself to group spidd-tech (sudo usermod -aG spidd-tech $USER, then log in again)")]
     PermissionDenied { path: PathBuf },

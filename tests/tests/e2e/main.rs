@@ -8,6 +8,7 @@ mod flows;
 mod reload;
 mod station;
 mod status;
+mod status_access;
 mod systemd_notify;
 mod upstream_down;
 mod usb_replay;

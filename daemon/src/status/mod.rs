@@ -114,7 +114,7 @@ pub async fn serve<F>(
 pub struct StatusError {
     status: StatusCode,
     code: &'static str,
-    message: String,
+    pub(crate) message: String,
 }
 
 impl StatusError {

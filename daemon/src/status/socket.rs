@@ -15,7 +15,7 @@ pub enum SocketError {
     InUse { path: PathBuf },
     #[error("{path} exists and is not a socket; refusing to replace it (status.socket)")]
     NotASocket { path: PathBuf },
-    #[error("cannot create the status socket {path}: {source}")]
+    #[error("cannot create the status socket {path} (status.socket, --status-socket): {source}")]
     Io { path: PathBuf, source: io::Error },
 }
 

@@ -100,13 +100,16 @@ pub fn status(v: &Value) -> String {
         .map(|s| format!("{} {}", s.to_ascii_lowercase(), cell(&by_state[*s])))
         .collect::<Vec<_>>()
         .join(", ");
-    line(
-        "Outbox",
-        format!(
-            "{} undelivered ({states})",
-            cell(&v["outbox"]["undelivered"])
+    match v["outbox"]["error"].as_str() {
+        Some(error) => line("Outbox", format!("UNREADABLE: {error}")),
+        None => line(
+            "Outbox",
+            format!(
+                "{} undelivered ({states})",
+                cell(&v["outbox"]["undelivered"])
+            ),
         ),
-    );
+    }
     let resend = &v["resend"];
     let mut text = if resend["running"] == true {
         let p = &resend["progress"];
@@ -293,5 +296,8 @@ mod tests {
         ] {
             assert!(page.contains(part), "{part} missing in\n{page}");
         }
+        let mut broken = v.clone();
+        broken["outbox"] = json!({"error": "disk I/O error"});
+        assert!(status(&broken).contains("UNREADABLE: disk I/O error"));
     }
 }

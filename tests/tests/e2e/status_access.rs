@@ -124,8 +124,10 @@ async fn socket_mode_group_and_who_may_use_it() {
                 "{}",
                 String::from_utf8_lossy(&denied.stderr)
             );
-            assert!(String::from_utf8_lossy(&denied.stderr)
-                .contains("add yourself to group spidd-tech"));
+            let said = String::from_utf8_lossy(&denied.stderr);
+            assert!(said.contains("add yourself to group spidd-tech"), "{said}");
+            // The socket is not of spidd-tech here, and spidctl says which group it is of.
+            assert!(said.contains("this socket's group is "), "{said}");
             other.stop().await;
         }
         None if root => {

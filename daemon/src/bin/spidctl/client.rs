@@ -16,8 +16,12 @@ use tokio::net::UnixStream;
 pub enum ClientError {
     #[error("cannot reach spidd at {path}: {reason}; is spidd running? systemctl status spidd")]
     Unreachable { path: PathBuf, reason: String },
-    #[error("permission denied on {path}: add yourself to group spidd-tech (sudo usermod -aG spidd-tech $USER, then log in again)")]
-    PermissionDenied { path: PathBuf },
+    #[error("permission denied on {path}: add yourself to group spidd-tech (sudo usermod -aG spidd-tech $USER, then log in again){}", socket_group_note(.group))]
+    PermissionDenied {
+        path: PathBuf,
+        /// The socket's group, when it could be read.
+        group: Option<String>,
+    },
     #[error("talking to spidd at {path} failed: {reason}")]
     Protocol { path: PathBuf, reason: String },
     /// spidd answered with an error.
@@ -34,6 +38,7 @@ impl ClientError {
         match e.kind() {
             io::ErrorKind::PermissionDenied => ClientError::PermissionDenied {
                 path: path.to_path_buf(),
+                group: socket_group(path),
             },
             _ => ClientError::Unreachable {
                 path: path.to_path_buf(),
@@ -45,6 +50,27 @@ impl ClientError {
             },
         }
     }
+}
+
+/// A note when the socket belongs to another group than the packaged one (`status.group`).
+fn socket_group_note(group: &Option<String>) -> String {
+    match group.as_deref() {
+        Some(g) if g != "spidd-tech" => format!("; this socket's group is {g}"),
+        _ => String::new(),
+    }
+}
+
+/// The name of the socket file's group (from `/etc/group`, else the number).
+fn socket_group(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let gid = std::fs::metadata(path).ok()?.gid();
+    let groups = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    let name = groups.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        (fields.nth(1)?.parse::<u32>().ok()? == gid).then(|| name.to_string())
+    });
+    Some(name.unwrap_or_else(|| gid.to_string()))
 }
 
 pub struct Client {

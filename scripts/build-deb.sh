@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the spidd Debian package with cargo-deb (installed if missing): builds of spidd and
-# spid-bio, then `cargo deb --no-build` on the daemon crate. Prints the .deb path as the last
+# Builds the spidd Debian package with cargo-deb (installed if missing): builds of spidd,
+# spidctl and spid-bio, then `cargo deb --no-build` on the daemon crate. Prints the .deb path as the last
 # line of stdout. Honours CARGO_TARGET_DIR. SPIDD_DEB_PROFILE selects the cargo profile
 # (default release, what kiosks get; CI checks the package from its dev build with
 # SPIDD_DEB_PROFILE=dev to avoid a second full build — same files, same scripts).
@@ -18,12 +18,12 @@ echo "== $(cargo deb --version)" >&2
 profile="${SPIDD_DEB_PROFILE:-release}"
 if [ "${SPIDD_DEB_PREBUILT:-}" = 1 ]; then
     # The caller (scripts/test.sh) has just built the whole workspace in this profile. Building
-    # only these two binaries again would unify features differently and recompile half the
-    # tree, then the test build would recompile it back.
-    echo "== using the workspace's $profile binaries (spidd, spid-bio)" >&2
+    # only these binaries again would unify features differently and recompile half the tree,
+    # then the test build would recompile it back.
+    echo "== using the workspace's $profile binaries (spidd, spidctl, spid-bio)" >&2
 else
-    echo "== cargo build --profile $profile (spidd, spid-bio)" >&2
-    cargo build --profile "$profile" -p daemon --bin spidd -p biometrics --bin spid-bio >&2
+    echo "== cargo build --profile $profile (spidd, spidctl, spid-bio)" >&2
+    cargo build --profile "$profile" -p daemon --bin spidd --bin spidctl -p biometrics --bin spid-bio >&2
 fi
 
 # --no-build: cargo-deb would otherwise rebuild only the daemon crate's binaries and could

@@ -12,6 +12,7 @@ echo "== package: $deb"
 
 expected=(
     ./usr/bin/spidd
+    ./usr/bin/spidctl
     ./usr/bin/spid-bio
     ./lib/systemd/system/spidd.service
     ./lib/udev/rules.d/70-spidd.rules
@@ -36,7 +37,7 @@ for p in "${expected[@]}"; do
         fail=1
     fi
 done
-for bin in ./usr/bin/spidd ./usr/bin/spid-bio; do
+for bin in ./usr/bin/spidd ./usr/bin/spidctl ./usr/bin/spid-bio; do
     if ! printf '%s\n' "$listing" | awk -v p="$bin" '$6 == p { print $1 }' | grep -q '^-rwxr-xr-x$'; then
         echo "FAIL: $bin is not mode 0755" >&2
         fail=1

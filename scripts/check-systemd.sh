@@ -82,14 +82,15 @@ grep -q '^spidd:[^:]*:[0-9]*:[0-9]*:[^:]*:/var/lib/spidd:/usr/sbin/nologin$' "$r
     echo "FAIL: user spidd not created as expected: $(cat "$root/etc/passwd")" >&2
     exit 1
 }
-for group in plugdev video dialout; do
+# spidd-tech: the daemon gives its status socket to that group.
+for group in plugdev video dialout spidd-tech; do
     grep -q "^$group:.*[:,]spidd\(,\|$\)" "$root/etc/group" || {
         echo "FAIL: spidd is not a member of $group" >&2
         exit 1
     }
 done
 grep -q '^spidd-tech:' "$root/etc/group" || { echo "FAIL: group spidd-tech missing" >&2; exit 1; }
-echo "   ok: user spidd, group spidd-tech, memberships plugdev video dialout"
+echo "   ok: user spidd, group spidd-tech, memberships plugdev video dialout spidd-tech"
 
 echo "== systemd-tmpfiles --create --root=<scratch> systemd/spidd.tmpfiles"
 tmpfiles_out=$(systemd-tmpfiles --create --root="$root" "$PWD/systemd/spidd.tmpfiles" 2>&1) || {

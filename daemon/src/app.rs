@@ -30,6 +30,8 @@ pub struct Options {
     pub sim_control: Option<SocketAddr>,
     pub upstream: Option<String>,
     pub data_dir: Option<PathBuf>,
+    /// Where the technician status socket goes (overrides `status.socket`).
+    pub status_socket: Option<PathBuf>,
 }
 
 /// The default address of the simulator control API.
@@ -52,6 +54,8 @@ pub enum AppError {
     },
     #[error("cannot start the simulator: {0}")]
     Simulator(String),
+    #[error("{0}")]
+    StatusSocket(#[from] crate::status::SocketError),
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -80,15 +84,20 @@ pub async fn shutdown_signal() {
 pub type LogReload = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 
 /// Installs the log subscriber (once per process) and returns how to change its level later.
+/// Besides stderr, every line that passes the filter goes to the status socket's ring
+/// (`GET /logs`).
 fn init_logging(config: &Config) -> Option<LogReload> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::EnvFilter;
     let filter =
         EnvFilter::try_from_env("SPIDD_LOG").unwrap_or_else(|_| EnvFilter::new(&config.log.level));
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
     // Colours only for a person at a terminal; journald and log files get plain text.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let registry = tracing_subscriber::registry()
+        .with(filter)
+        .with(crate::status::logring::LogRing);
     fn reloader<L, S>(handle: tracing_subscriber::reload::Handle<L, S>) -> LogReload
     where
         L: From<tracing_subscriber::EnvFilter> + Send + Sync + 'static,
@@ -100,18 +109,14 @@ fn init_logging(config: &Config) -> Option<LogReload> {
             handle.reload(filter).map_err(|e| e.to_string())
         })
     }
-    match config.log.format {
-        config::LogFormat::Json => {
-            let builder = builder.json().with_filter_reloading();
-            let handle = builder.reload_handle();
-            builder.try_init().ok().map(|()| reloader(handle))
-        }
-        config::LogFormat::Text => {
-            let builder = builder.with_filter_reloading();
-            let handle = builder.reload_handle();
-            builder.try_init().ok().map(|()| reloader(handle))
-        }
-    }
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr);
+    let installed = match config.log.format {
+        config::LogFormat::Json => registry.with(fmt.json()).try_init(),
+        config::LogFormat::Text => registry.with(fmt).try_init(),
+    };
+    installed.ok().map(|()| reloader(handle))
 }
 
 pub fn load_config(options: &Options) -> Result<Config, ConfigError> {
@@ -129,6 +134,9 @@ pub fn load_config(options: &Options) -> Result<Config, ConfigError> {
     if let Some(dir) = &options.data_dir {
         config.outbox.data_dir = dir.clone();
     }
+    if let Some(socket) = &options.status_socket {
+        config.status.socket = Some(socket.clone());
+    }
     Ok(config)
 }
 
@@ -138,6 +146,10 @@ pub struct Running {
     pub sim_control_addr: Option<SocketAddr>,
     pub upstream_url: String,
     pub data_dir: PathBuf,
+    /// The technician status socket.
+    pub status_socket: PathBuf,
+    /// Removes the status socket file when the station stops.
+    status_guard: Option<crate::status::StatusListener>,
     stop_tx: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     simulation: Option<Simulation>,
@@ -155,6 +167,7 @@ impl Running {
                 warn!(error = %e, "a task failed while stopping");
             }
         }
+        drop(self.status_guard);
         if let Some(sim) = self.simulation {
             sim.stop().await;
         }
@@ -179,6 +192,10 @@ pub async fn run(
     if let Some(addr) = running.sim_control_addr {
         println!("spidd: simulator control API on http://{addr}");
     }
+    println!(
+        "spidd: status socket on {}",
+        running.status_socket.display()
+    );
     println!("spidd: SPID server {}", running.upstream_url);
     println!("spidd: data directory {}", running.data_dir.display());
     crate::notify::ready(&format!("serving on {}", running.api_addr));
@@ -298,16 +315,38 @@ pub async fn start(options: Options) -> Result<Running, AppError> {
         None => None,
     };
     let (reload_flow, reload_capture) = (flow.clone(), capture.clone());
+    let link = Arc::new(Link::new(upstream.clone()));
+    let status_state = crate::status::StatusState {
+        started: std::time::Instant::now(),
+        started_at: std::time::SystemTime::now(),
+        flow: flow.clone(),
+        outbox: outbox.clone(),
+        courier: courier.clone(),
+        link: link.clone(),
+        devices: device_manager.clone(),
+        capture: capture.clone(),
+        upstream_url: config.upstream.url.clone(),
+        // The Resend All scheduler fills this in once it exists; until then /status says null.
+        next_scheduled_run: None,
+    };
     let state = AppState {
         flow,
         outbox,
         courier: courier.clone(),
         upstream: upstream.clone(),
         capture,
-        link: Arc::new(Link::new(upstream)),
+        link,
         token,
         devices: device_manager.clone(),
     };
+    // Bound before the API, so READY=1 (sent once `start` returns) finds both listening.
+    let status_path = match (&config.status.socket, options.simulate) {
+        (Some(path), _) => path.clone(),
+        (None, true) => config.outbox.data_dir.join("status.sock"),
+        (None, false) => config.status.socket_path(),
+    };
+    let mut status_guard =
+        crate::status::bind(&status_path, config.status.mode, &config.status.group)?;
 
     let listener = TcpListener::bind(config.api.listen)
         .await
@@ -334,6 +373,14 @@ pub async fn start(options: Options) -> Result<Running, AppError> {
             wait_stop(stop_rx.clone()),
         )));
     }
+    if let Some(status_listener) = status_guard.take_listener() {
+        let stop = stop_rx.clone();
+        tasks.push(tokio::spawn(crate::status::serve(
+            status_listener,
+            status_state,
+            move || wait_stop(stop.clone()),
+        )));
+    }
     let server = axum::serve(listener, api::router(state))
         .with_graceful_shutdown(wait_stop(stop_rx.clone()));
     let server = tokio::spawn(async move {
@@ -346,6 +393,8 @@ pub async fn start(options: Options) -> Result<Running, AppError> {
         sim_control_addr: simulation.as_ref().map(Simulation::control_addr),
         upstream_url: config.upstream.url.clone(),
         data_dir: config.outbox.data_dir.clone(),
+        status_socket: status_path,
+        status_guard: Some(status_guard),
         stop_tx,
         tasks: {
             tasks.push(server);

@@ -109,6 +109,7 @@ impl CaptureContext {
         };
         // The device manager learns the device's state from these same calls.
         let outcome = outcome.unwrap_or_else(|e| from_device_error(&e));
+        crate::status::metrics::METRICS.capture(request.position == Position::Face, &outcome);
         match &outcome {
             CaptureOutcome::Captured { sample, matched } => info!(
                 position = %request.position,

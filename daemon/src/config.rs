@@ -3,6 +3,7 @@
 
 mod duration;
 mod raw;
+mod status;
 mod values;
 
 use std::net::SocketAddr;
@@ -12,6 +13,7 @@ use std::time::Duration;
 use state_machine::{Finger, FlowConfig, Position};
 
 pub use duration::{format_duration, parse_duration};
+pub use status::{StatusSettings, DEFAULT_STATUS_GROUP, DEFAULT_STATUS_SOCKET};
 
 /// Where packages install the configuration file.
 pub const DEFAULT_PATH: &str = "/etc/spidd/spidd.toml";
@@ -55,6 +57,8 @@ pub struct Config {
     pub outbox: OutboxSettings,
     pub devices: DeviceSettings,
     pub log: LogSettings,
+    /// `[status]`: the technician status socket.
+    pub status: StatusSettings,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -3,6 +3,8 @@
 //! resending anything it may already hold.
 
 mod background;
+// status hook: Resend All progress for the technician status socket.
+pub mod progress;
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -139,6 +141,8 @@ struct Inner {
     slots: Arc<Semaphore>,
     /// The running Resend All, for callers that arrive while it runs.
     resend: Mutex<Option<SharedResend>>,
+    /// status hook: Resend All progress and the last run's record.
+    progress: progress::ProgressBoard,
 }
 
 /// The per-transaction lock; released on drop, even if the delivery panics.
@@ -173,6 +177,7 @@ impl Courier {
                 in_flight: Mutex::new(HashSet::new()),
                 released: Notify::new(),
                 resend: Mutex::new(None),
+                progress: progress::ProgressBoard::default(),
             }),
         }
     }
@@ -183,6 +188,11 @@ impl Courier {
 
     pub fn upstream(&self) -> &Arc<UpstreamClient> {
         &self.inner.upstream
+    }
+
+    /// status hook: Resend All's progress and last run, for the status socket.
+    pub fn resend_progress(&self) -> &progress::ProgressBoard {
+        &self.inner.progress
     }
 
     /// Delivers one transaction now, whatever its `next_attempt_at`, and reports where it
@@ -216,7 +226,8 @@ impl Courier {
                             }
                         }
                         let clear = Clear(inner.clone());
-                        let result = inner.resend_pass().await;
+                        let result = inner.clone().resend_pass().await;
+                        inner.progress.finish(&result); // status hook
                         drop(clear);
                         let _ = tx.send(Some(result));
                     });
@@ -410,7 +421,9 @@ impl Inner {
         let key = id.clone();
         self.db(move |o| o.mark_sending(&key)).await?;
         let failures = t.attempts + 1;
+        let started = std::time::Instant::now(); // status hook: send latency
         let outcome = self.upstream.submit_raw(t.mode, &payload).await;
+        crate::status::metrics::METRICS.send(started.elapsed(), outcome.as_ref().err()); // status hook
         let (i, next) = (id.clone(), self.next_attempt(failures));
         match outcome {
             Ok(r) => {

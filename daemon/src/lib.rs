@@ -11,4 +11,5 @@ pub mod outbox;
 pub mod reload;
 pub mod runtime;
 pub mod simulate;
+pub mod status;
 pub mod upstream;

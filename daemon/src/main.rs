@@ -32,6 +32,10 @@ struct Cli {
     /// is a fresh temporary directory).
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Where the technician status socket goes (overrides `status.socket`; default
+    /// /run/spidd/status.sock, with --simulate status.sock in the data directory).
+    #[arg(long, value_name = "PATH")]
+    status_socket: Option<PathBuf>,
     /// Without a command, spidd runs the station.
     #[command(subcommand)]
     command: Option<Command>,
@@ -83,6 +87,7 @@ fn main() -> ExitCode {
         sim_control: cli.sim_control,
         upstream: cli.upstream,
         data_dir: cli.data_dir,
+        status_socket: cli.status_socket,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -112,6 +117,7 @@ impl Command {
             ("--sim-control", cli.sim_control.is_some()),
             ("--upstream", cli.upstream.is_some()),
             ("--data-dir", cli.data_dir.is_some()),
+            ("--status-socket", cli.status_socket.is_some()),
         ];
         let stray = daemon_only
             .iter()

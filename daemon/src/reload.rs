@@ -91,6 +91,7 @@ impl Reloader {
             ("upstream", new.upstream != self.running.upstream),
             ("outbox", new.outbox != self.running.outbox),
             ("devices", new.devices != self.running.devices),
+            ("status", new.status != self.running.status),
         ] {
             if changed {
                 outcome.needs_restart.push(name);

@@ -31,6 +31,7 @@ async fn main() {
         sim_control: Some("127.0.0.1:0".parse().unwrap()),
         upstream: None,
         data_dir: Some(dir.path().join("data")),
+        status_socket: None,
     })
     .await
     .expect("station starts");

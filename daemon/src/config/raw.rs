@@ -15,7 +15,7 @@ use super::*;
 /// Keys nobody reads end up in `extra`: a typo must stop the daemon, not be ignored. (The
 /// sections use `flatten` instead of `deny_unknown_fields` so that the error can name the
 /// whole key, `api.lisen`, not just `lisen`.)
-type Extra = BTreeMap<String, Value>;
+pub(super) type Extra = BTreeMap<String, Value>;
 
 #[derive(Deserialize, Default)]
 pub(super) struct RawConfig {
@@ -26,6 +26,7 @@ pub(super) struct RawConfig {
     outbox: Option<Value>,
     devices: Option<Value>,
     log: Option<Value>,
+    status: Option<Value>,
     #[serde(flatten)]
     extra: Extra,
 }
@@ -152,6 +153,10 @@ impl RawConfig {
         let outbox: RawOutbox = section("outbox", self.outbox, |r: &RawOutbox| &r.extra)?;
         let devices: RawDevices = section("devices", self.devices, |r: &RawDevices| &r.extra)?;
         let log: RawLog = section("log", self.log, |r: &RawLog| &r.extra)?;
+        let status: super::status::RawStatus =
+            section("status", self.status, |r: &super::status::RawStatus| {
+                &r.extra
+            })?;
         Ok(Config {
             api: api.validate()?,
             upstream: upstream.validate(env)?,
@@ -171,6 +176,7 @@ impl RawConfig {
                 )?,
             },
             log: log.validate()?,
+            status: status.validate()?,
         })
     }
 }

@@ -16,6 +16,10 @@ impl Inner {
         let mut summary = ResendSummary::default();
         let mut tasks = JoinSet::new();
         let mut cursor: Option<String> = None;
+        // status hook: the run's size, for the progress board.
+        let undelivered = self.db(|o| o.counts()).await?;
+        self.progress
+            .begin(super::progress::resendable(&undelivered));
         loop {
             let after = cursor.clone();
             let page = self
@@ -40,11 +44,13 @@ impl Inner {
                 });
                 while let Some(done) = tasks.try_join_next() {
                     tally(&mut summary, done);
+                    self.progress.advance(&summary); // status hook
                 }
             }
         }
         while let Some(done) = tasks.join_next().await {
             tally(&mut summary, done);
+            self.progress.advance(&summary); // status hook
         }
         let counts = self.db(|o| o.counts()).await?;
         summary.remaining = counts

@@ -104,6 +104,19 @@ impl DeviceManager {
         vec![self.reader.status(), self.camera.status()]
     }
 
+    /// Every device the families list now, readers first, whether in a slot or not (for the
+    /// status socket). Blocks: listing is IO. Opens nothing.
+    pub fn detected(&self) -> Vec<Candidate> {
+        let mut out: Vec<Candidate> = self
+            .reader
+            .sources
+            .iter()
+            .flat_map(|s| s.enumerate())
+            .collect();
+        out.extend(self.camera.sources.iter().flat_map(|s| s.enumerate()));
+        out
+    }
+
     /// Scans until `stop` resolves: every [`POLL_INTERVAL`], and at once on a wake.
     pub async fn run(self: Arc<Self>, stop: impl Future<Output = ()>) {
         tokio::pin!(stop);

@@ -5,6 +5,7 @@
 //! a mutex: writes are small and the station serves one operator, so there is no contention
 //! worth a pool.
 
+mod listing;
 mod operators;
 mod schema;
 mod transactions;
@@ -17,6 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, ErrorCode};
 use state_machine::{Cpf, Finger, Millis, Mode};
 
+pub use listing::OutboxEntry;
 pub use operators::StoredOperator;
 
 #[derive(Debug, thiserror::Error)]

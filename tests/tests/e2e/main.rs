@@ -7,6 +7,8 @@ mod external_upstream;
 mod flows;
 mod reload;
 mod station;
+mod status;
+mod status_access;
 mod systemd_notify;
 mod upstream_down;
 mod usb_replay;

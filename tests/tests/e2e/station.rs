@@ -49,6 +49,7 @@ impl Station {
             sim_control: Some("127.0.0.1:0".parse().unwrap()),
             upstream,
             data_dir: Some(dir.path().join("data")),
+            status_socket: None,
         })
         .await
         .expect("station starts");
@@ -166,6 +167,19 @@ impl Station {
         let (status, body) = self.post("/capture/send").await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body
+    }
+
+    /// The technician status socket (in the data directory under `--simulate`).
+    pub fn status_socket(&self) -> std::path::PathBuf {
+        self.running
+            .as_ref()
+            .expect("running")
+            .status_socket
+            .clone()
+    }
+
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self.running.as_ref().expect("running").data_dir.clone()
     }
 
     pub async fn stop(mut self) {

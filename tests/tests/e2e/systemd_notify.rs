@@ -95,6 +95,12 @@ fn wait_ready(d: &Daemon) {
                 health_answers(&d.api),
                 "READY=1 came before the API answers"
             );
+            // The status socket (in the data directory under --simulate) accepts connections.
+            let status = d._dir.path().join("data").join("status.sock");
+            assert!(
+                std::os::unix::net::UnixStream::connect(&status).is_ok(),
+                "READY=1 came before the status socket listens"
+            );
             return;
         }
         assert!(started.elapsed() < Duration::from_secs(60), "no READY=1");

@@ -21,7 +21,8 @@ pub use effect::{
 };
 pub use input::{
     CaptureId, Command, CommandId, DeliveryOutcome, DeviceEvent, DeviceFailure, Input,
-    LocalOperator, OperatorLookup, PersonLookup, RequestId, SampleId, UpstreamAnswer,
+    LocalOperator, OperatorLookup, PersonLookup, RemoteFailure, RemoteLink, RequestId, SampleId,
+    UpstreamAnswer,
 };
 pub use position::{Finger, Missing, MissingError, MissingType, Position};
 pub use station::Station;

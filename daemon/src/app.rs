@@ -52,6 +52,8 @@ pub enum AppError {
     },
     #[error("cannot start the simulator: {0}")]
     Simulator(String),
+    #[error("cannot set up the identity providers: {0}")]
+    Providers(String),
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -238,6 +240,19 @@ pub async fn start(options: Options) -> Result<Running, AppError> {
         UpstreamClient::new(&config.upstream, password)
             .map_err(|e| AppError::Upstream(e.to_string()))?,
     );
+    let providers = crate::providers::Providers::from_settings(&config.providers)
+        .map_err(|e| AppError::Providers(e.to_string()))?;
+    let remote = Arc::new(crate::providers::remote::RemoteService::new(
+        &config.remote,
+        upstream.clone(),
+        &providers,
+        outbox.clone(),
+    ));
+    let signals = Arc::new(crate::providers::signals::Signals::new(
+        outbox.clone(),
+        providers.idtoken.clone(),
+        providers.claro.clone(),
+    ));
     let courier = Arc::new(Courier::new(
         outbox.clone(),
         upstream.clone(),
@@ -282,6 +297,8 @@ pub async fn start(options: Options) -> Result<Running, AppError> {
             ImageFormat::Wsq => SampleFormat::Wsq,
         },
         face_jpeg_max: FACE_JPEG_MAX,
+        remote: remote.clone(),
+        signals,
     });
     let flow = Flow::start(config.flow_config(), services);
 
@@ -307,6 +324,7 @@ pub async fn start(options: Options) -> Result<Running, AppError> {
         link: Arc::new(Link::new(upstream)),
         token,
         devices: device_manager.clone(),
+        remote: remote.clone(),
     };
 
     let listener = TcpListener::bind(config.api.listen)
@@ -322,6 +340,7 @@ pub async fn start(options: Options) -> Result<Running, AppError> {
     info!(listen = %local, base = api::BASE_PATH, simulate = options.simulate, "spidd ready");
     let retry = tokio::spawn(courier.clone().run_retry_loop(wait_stop(stop_rx.clone())));
     let mut tasks = vec![retry];
+    tasks.push(tokio::spawn(remote.run_poller(wait_stop(stop_rx.clone()))));
     tasks.push(tokio::spawn(device_manager.run(wait_stop(stop_rx.clone()))));
     if let Some(interval) = crate::notify::watchdog_interval() {
         info!(

@@ -2,6 +2,7 @@
 //! optional, any unknown key refused) then a validated [`Config`] whose errors name the key.
 
 mod duration;
+mod providers;
 mod raw;
 mod values;
 
@@ -12,6 +13,10 @@ use std::time::Duration;
 use state_machine::{Finger, FlowConfig, Position};
 
 pub use duration::{format_duration, parse_duration};
+pub use providers::{
+    ByUnicoSettings, ClaroSettings, FaceverifySettings, IdTokenSettings, ProviderSettings,
+    RemoteProvider, RemoteSettings, UnicoAccount,
+};
 
 /// Where packages install the configuration file.
 pub const DEFAULT_PATH: &str = "/etc/spidd/spidd.toml";
@@ -55,6 +60,10 @@ pub struct Config {
     pub outbox: OutboxSettings,
     pub devices: DeviceSettings,
     pub log: LogSettings,
+    /// `[remote]`: who creates remote captures.
+    pub remote: RemoteSettings,
+    /// `[providers.*]`: the cloud identity providers (all off by default).
+    pub providers: ProviderSettings,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -91,6 +91,8 @@ impl Reloader {
             ("upstream", new.upstream != self.running.upstream),
             ("outbox", new.outbox != self.running.outbox),
             ("devices", new.devices != self.running.devices),
+            ("remote", new.remote != self.running.remote),
+            ("providers", new.providers != self.running.providers),
         ] {
             if changed {
                 outcome.needs_restart.push(name);

@@ -133,6 +133,7 @@ impl From<FlowError> for ApiError {
                 ApiError::internal(format!("The SPID server answered unexpectedly: {reason}."))
             }
             FlowError::InvalidArgument { reason } => ApiError::invalid_argument(reason),
+            FlowError::NotFound { reason } => ApiError::not_found(format!("{}.", reason.trim_end_matches('.'))),
         }
     }
 }

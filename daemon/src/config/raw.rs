@@ -15,7 +15,7 @@ use super::*;
 /// Keys nobody reads end up in `extra`: a typo must stop the daemon, not be ignored. (The
 /// sections use `flatten` instead of `deny_unknown_fields` so that the error can name the
 /// whole key, `api.lisen`, not just `lisen`.)
-type Extra = BTreeMap<String, Value>;
+pub(super) type Extra = BTreeMap<String, Value>;
 
 #[derive(Deserialize, Default)]
 pub(super) struct RawConfig {
@@ -26,6 +26,8 @@ pub(super) struct RawConfig {
     outbox: Option<Value>,
     devices: Option<Value>,
     log: Option<Value>,
+    remote: Option<Value>,
+    providers: Option<Value>,
     #[serde(flatten)]
     extra: Extra,
 }
@@ -112,7 +114,7 @@ fn no_extra(section: &str, extra: &Extra) -> Result<(), ConfigError> {
 }
 
 /// Reads one `[section]`: it must be a table and hold only known keys.
-fn section<T: for<'de> Deserialize<'de> + Default>(
+pub(super) fn section<T: for<'de> Deserialize<'de> + Default>(
     name: &str,
     value: Option<Value>,
     extra: impl Fn(&T) -> &Extra,
@@ -130,7 +132,7 @@ fn section<T: for<'de> Deserialize<'de> + Default>(
     Ok(raw)
 }
 
-fn path(key: &str, value: Option<&Value>) -> Result<Option<PathBuf>, ConfigError> {
+pub(super) fn path(key: &str, value: Option<&Value>) -> Result<Option<PathBuf>, ConfigError> {
     Ok(string(key, value, "a file path")?.map(PathBuf::from))
 }
 
@@ -152,7 +154,10 @@ impl RawConfig {
         let outbox: RawOutbox = section("outbox", self.outbox, |r: &RawOutbox| &r.extra)?;
         let devices: RawDevices = section("devices", self.devices, |r: &RawDevices| &r.extra)?;
         let log: RawLog = section("log", self.log, |r: &RawLog| &r.extra)?;
+        let (remote, providers) = super::providers::validate(self.remote, self.providers, env)?;
         Ok(Config {
+            remote,
+            providers,
             api: api.validate()?,
             upstream: upstream.validate(env)?,
             capture: capture.validate()?,
@@ -198,7 +203,7 @@ impl RawApi {
     }
 }
 
-fn http_url(key: &str, value: &Value) -> Result<String, ConfigError> {
+pub(super) fn http_url(key: &str, value: &Value) -> Result<String, ConfigError> {
     let expected =
         "an http:// or https:// URL such as \"https://spid.example:8444/gbs-spid-server\"";
     let text = value

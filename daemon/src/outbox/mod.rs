@@ -6,6 +6,7 @@
 //! worth a pool.
 
 mod operators;
+mod remote;
 mod schema;
 mod transactions;
 
@@ -18,6 +19,7 @@ use rusqlite::{Connection, ErrorCode};
 use state_machine::{Cpf, Finger, Millis, Mode};
 
 pub use operators::StoredOperator;
+pub use remote::{NewRemote, ProviderOutcome, RemoteState, StoredRemote};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutboxError {

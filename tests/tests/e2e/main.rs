@@ -6,6 +6,7 @@ mod errors;
 mod external_upstream;
 mod flows;
 mod reload;
+mod remote;
 mod station;
 mod systemd_notify;
 mod upstream_down;

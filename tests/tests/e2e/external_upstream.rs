@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::station::*;
 
+
 struct SpidSim(Child);
 
 impl Drop for SpidSim {

@@ -16,7 +16,7 @@ fn refuse(status: StatusCode, message: &str) -> Response {
 }
 
 fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())

@@ -67,7 +67,7 @@ impl Process {
     }
 }
 
-fn form_field<'a>(form: &'a str, name: &str) -> Option<String> {
+fn form_field(form: &str, name: &str) -> Option<String> {
     form.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=')?;
         (k == name).then(|| v.replace("%3A", ":").replace("%3a", ":"))

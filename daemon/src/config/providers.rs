@@ -278,7 +278,9 @@ fn required(key: &str, value: Option<&Value>, what: &str) -> Result<String, Conf
     string(key, value, what)?.ok_or_else(|| invalid(key, what, "nothing"))
 }
 
-/// `<key>` when set, else `$CREDENTIALS_DIRECTORY/<credential>` when that file exists.
+/// `<key>` when set, else `$CREDENTIALS_DIRECTORY/<credential>`, else
+/// `$CREDENTIALS_DIRECTORY/providers_<credential>` (the unit loads the directory
+/// `/etc/spidd/credentials/providers` as `providers_<file>`), whichever exists.
 fn secret(
     key: &str,
     value: Option<&Value>,
@@ -290,8 +292,12 @@ fn secret(
     }
     env.credentials_directory
         .as_ref()
-        .map(|dir| dir.join(credential))
-        .filter(|p| p.is_file())
+        .and_then(|dir| {
+            [credential.to_string(), format!("providers_{credential}")]
+                .into_iter()
+                .map(|name| dir.join(name))
+                .find(|p| p.is_file())
+        })
         .ok_or_else(|| {
             invalid(
                 key,
@@ -513,10 +519,11 @@ mod tests {
         let e = parse(text, &env).unwrap_err().to_string();
         assert!(e.starts_with("providers.claro.key_file: expected a file holding the secret, or the systemd credential `claro-key`"), "{e}");
         std::fs::write(dir.join("claro-key"), "k").unwrap();
-        std::fs::write(dir.join("claro-secret"), "s").unwrap();
+        std::fs::write(dir.join("providers_claro-secret"), "s").unwrap();
         let c = parse(text, &env).unwrap();
         let claro = c.providers.claro.unwrap();
         assert_eq!(claro.key_file, dir.join("claro-key"));
+        assert_eq!(claro.secret_file, dir.join("providers_claro-secret"));
         assert_eq!(claro.base_url, "https://api.claro.com.br");
         // An inline secret is not a key at all.
         let e = parse("[providers.claro]\nsecret = \"s\"\n", &env)

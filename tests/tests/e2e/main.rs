@@ -7,6 +7,7 @@ mod external_upstream;
 mod flows;
 mod reload;
 mod remote;
+mod signals;
 mod station;
 mod systemd_notify;
 mod upstream_down;

@@ -1,6 +1,6 @@
-//! Remote capture (calls 14–16) through the SPID Server, by Unico and faceverify.ai; the
-//! Verify signals (Unico IDToken, Claro Face Match) on and failing; provider secrets never in
-//! the logs. The providers are the simulator's fakes, which check signatures for real.
+//! Remote capture (calls 14–16) through the SPID Server, by Unico and faceverify.ai, and the
+//! helpers the provider tests share. The providers are the simulator's fakes, which check
+//! signatures and credentials for real.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -12,12 +12,12 @@ use serde_json::{json, Value};
 use crate::station::*;
 
 /// Test-only RSA key (see `daemon/tests/fixtures/README.md`).
-const UNICO_KEY: &str = concat!(
+pub(crate) const UNICO_KEY: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../daemon/tests/fixtures/unico-test-key.pem"
 );
 
-const SECRETS: [(&str, &str); 5] = [
+pub(crate) const SECRETS: [(&str, &str); 5] = [
     ("unico-api-key", "unico-apikey-5f1c9e"),
     ("faceverify-api-key", "fv-client-8a7d3b"),
     ("faceverify-secret", "fv-secret-2e64c1"),
@@ -29,7 +29,7 @@ const SECRETS: [(&str, &str); 5] = [
 const POLL: &str = "[remote]\npoll_initial = \"50ms\"\npoll_max = \"200ms\"\n";
 
 /// Writes the provider secrets into `dir` and returns the TOML of the provider sections.
-fn providers_toml(dir: &std::path::Path, remote: &str, sections: &[&str]) -> String {
+pub(crate) fn providers_toml(dir: &std::path::Path, remote: &str, sections: &[&str]) -> String {
     for (name, value) in SECRETS {
         std::fs::write(dir.join(name), format!("{value}\n")).unwrap();
     }
@@ -64,7 +64,7 @@ fn providers_toml(dir: &std::path::Path, remote: &str, sections: &[&str]) -> Str
 
 /// Every log line of this test process (nextest runs each test in its own process), at debug
 /// level for every crate: the station's subscriber then finds one installed and keeps it.
-fn capture_logs() -> Arc<Mutex<Vec<u8>>> {
+pub(crate) fn capture_logs() -> Arc<Mutex<Vec<u8>>> {
     #[derive(Clone)]
     struct Sink(Arc<Mutex<Vec<u8>>>);
     impl Write for Sink {
@@ -87,7 +87,7 @@ fn capture_logs() -> Arc<Mutex<Vec<u8>>> {
     buffer
 }
 
-fn assert_no_secret_in(logs: &Arc<Mutex<Vec<u8>>>) {
+pub(crate) fn assert_no_secret_in(logs: &Arc<Mutex<Vec<u8>>>) {
     let text = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
     assert!(
         text.len() > 10_000,
@@ -110,7 +110,7 @@ fn assert_no_secret_in(logs: &Arc<Mutex<Vec<u8>>>) {
 }
 
 /// Logs in and captures the operator from idle (the remote flow's first step).
-async fn operator_first(s: &Station) {
+pub(crate) async fn operator_first(s: &Station) {
     assert_eq!(
         s.ok("/operator/capture").await["status"],
         "OPERATOR_CAPTURING"
@@ -126,7 +126,7 @@ async fn operator_first(s: &Station) {
 }
 
 /// Polls Remote Verify Result by ID until its status is not `REMOTE_PENDING`.
-async fn final_result(s: &Station, id: &str) -> Value {
+pub(crate) async fn final_result(s: &Station, id: &str) -> Value {
     let started = Instant::now();
     loop {
         let r = s.ok(&format!("/remote/verify/result/{id}")).await;
@@ -147,7 +147,7 @@ async fn sim_get(s: &Station, path: &str) -> Value {
         .unwrap()
 }
 
-async fn provider_requests(s: &Station) -> Vec<Value> {
+pub(crate) async fn provider_requests(s: &Station) -> Vec<Value> {
     sim_get(s, "/sim/providers/requests")
         .await
         .as_array()
@@ -155,7 +155,7 @@ async fn provider_requests(s: &Station) -> Vec<Value> {
         .clone()
 }
 
-fn count(requests: &[Value], provider: &str, path_end: &str) -> usize {
+pub(crate) fn count(requests: &[Value], provider: &str, path_end: &str) -> usize {
     requests
         .iter()
         .filter(|r| r["provider"] == provider && r["path"].as_str().unwrap().ends_with(path_end))
@@ -450,190 +450,4 @@ async fn faceverify_sessions_are_signed_and_their_result_recorded_by_the_operato
     assert_eq!(code, StatusCode::CONFLICT);
     s.stop().await;
     assert_no_secret_in(&logs);
-}
-
-/// Remote verify through by Unico, authenticated: the reference IDToken compares with.
-async fn authenticated_by_unico(s: &Station, cpf: &str) -> String {
-    operator_first(s).await;
-    let created = s.ok(&format!("/remote/verify/{cpf}")).await;
-    let process = created["tguid"].as_str().unwrap().to_string();
-    s.sim(
-        &format!("/sim/providers/unico/processes/{process}/complete"),
-        json!({"result": "POSITIVE"}),
-    )
-    .await;
-    assert_eq!(final_result(s, &process).await["status"], "SEARCH_MATCH");
-    process
-}
-
-/// Verify, capture, operator capture, send; then waits for both signals' outcomes.
-async fn verify_with_signals(s: &Station, cpf: &str) -> (Value, Value) {
-    assert_eq!(
-        s.ok(&format!("/verify/{cpf}")).await["status"],
-        "CLIENT_CAPTURING"
-    );
-    s.wait_for(&["CLIENT_CAPTURE_DONE"]).await;
-    operator_first(s).await;
-    let (code, sent) = s.post("/capture/send").await;
-    assert_eq!(
-        (code, sent["status"].clone()),
-        (StatusCode::OK, json!("VERIFIED")),
-        "{sent}"
-    );
-    let id = sent["id"].as_str().unwrap().to_string();
-    let started = Instant::now();
-    loop {
-        let result = s.ok(&format!("/capture/result/{id}")).await;
-        let providers = result["providers"].as_array().cloned().unwrap_or_default();
-        if providers.len() == 2 && providers.iter().all(|p| p["outcome"] != "PENDING") {
-            return (
-                result,
-                s.ok(&format!("/capture/report/{id}?format=json")).await,
-            );
-        }
-        assert!(started.elapsed() < WAIT, "signals unfinished: {result}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn outcome<'a>(result: &'a Value, name: &str) -> &'a Value {
-    result["providers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} in {result}"))
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn verify_signals_idtoken_and_claro_are_recorded_and_secrets_stay_out_of_the_logs() {
-    let logs = capture_logs();
-    let dir = tempfile::tempdir().unwrap();
-    let toml = providers_toml(dir.path(), "unico", &["by_unico", "unico_idtoken", "claro"]);
-    let s = Station::start_with(&toml).await;
-    s.login(OPERATOR).await;
-    let process = authenticated_by_unico(&s, PERSON_ENROLLED).await;
-
-    let (result, report) = verify_with_signals(&s, PERSON_ENROLLED).await;
-    let idtoken = outcome(&result, "unico_idtoken");
-    assert_eq!(idtoken["outcome"], "MATCH", "{result}");
-    assert_eq!(idtoken["detail"]["referenceProcessId"], process.as_str());
-    assert_eq!(idtoken["detail"]["liveness"], 1);
-    let claro = outcome(&result, "claro");
-    assert_eq!(claro["outcome"], "FOUND", "{result}");
-    assert_eq!(claro["detail"]["biohashCount"], 1);
-    assert_eq!(
-        report["providers"], result["providers"],
-        "the JSON report shows them too"
-    );
-
-    let requests = provider_requests(&s).await;
-    let check = requests
-        .iter()
-        .find(|r| r["provider"] == "unico-id")
-        .unwrap();
-    assert_eq!(check["headers"]["apikey"], SECRETS[0].1);
-    assert!(check["headers"]["authorization"]
-        .as_str()
-        .unwrap()
-        .starts_with("Bearer unico-token-"));
-    assert_eq!(
-        count(&requests, "unico-identity", "/oauth2/token"),
-        1,
-        "one token for by Unico and IDToken"
-    );
-    let claro = requests
-        .iter()
-        .find(|r| r["path"].as_str().unwrap().ends_with("/facialbiometrics"))
-        .unwrap();
-    assert_eq!(
-        claro["headers"]["x-querystring"],
-        format!("identificationType=CPF&IdentificationId={PERSON_ENROLLED}").as_str()
-    );
-    assert_eq!(claro["headers"]["accept"], "application/json");
-    assert_eq!(
-        count(&requests, "claro", "/facialbiometrics"),
-        1,
-        "Claro once per transaction"
-    );
-    s.stop().await;
-    assert_no_secret_in(&logs);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failing_signals_never_block_the_flow_and_claro_is_called_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let toml = providers_toml(dir.path(), "unico", &["by_unico", "unico_idtoken", "claro"]);
-    let s = Station::start_with(&toml).await;
-    s.login(OPERATOR).await;
-    authenticated_by_unico(&s, PERSON_ENROLLED).await;
-
-    // IDToken fails with 500 three times (retried with backoff); Claro is down (503, not
-    // repeated: Claro bills every answer).
-    s.sim(
-        "/sim/providers/faults",
-        json!({"provider": "unico-id", "status": 500, "count": 3, "casing": "Error"}),
-    )
-    .await;
-    s.sim(
-        "/sim/providers/faults",
-        json!({"provider": "claro", "status": 503, "path_suffix": "/facialbiometrics"}),
-    )
-    .await;
-    let (result, _) = verify_with_signals(&s, PERSON_ENROLLED).await;
-    assert_eq!(
-        outcome(&result, "unico_idtoken")["outcome"],
-        "ERROR",
-        "{result}"
-    );
-    assert_eq!(outcome(&result, "unico_idtoken")["detail"]["status"], 500);
-    assert_eq!(outcome(&result, "claro")["outcome"], "ERROR");
-    assert_eq!(outcome(&result, "claro")["detail"]["status"], 503);
-    let requests = provider_requests(&s).await;
-    assert_eq!(count(&requests, "unico-id", "/processes/v1"), 3);
-    assert_eq!(count(&requests, "claro", "/facialbiometrics"), 1);
-
-    // Not in Claro's base (422) is an outcome; an expired Unico token is replaced once, and a
-    // refused token call is not retried.
-    s.sim(
-        "/sim/providers/claro/absent",
-        json!({"cpf": PERSON_ENROLLED}),
-    )
-    .await;
-    s.sim(
-        "/sim/providers/faults",
-        json!({"provider": "unico-id", "status": 403, "casing": "Error", "code": "10502"}),
-    )
-    .await;
-    s.sim(
-        "/sim/providers/faults",
-        json!({"provider": "unico-identity", "status": 401}),
-    )
-    .await;
-    let before = provider_requests(&s).await;
-    let (result, _) = verify_with_signals(&s, PERSON_ENROLLED).await;
-    assert_eq!(
-        outcome(&result, "claro")["outcome"],
-        "NOT_FOUND",
-        "{result}"
-    );
-    let idtoken = outcome(&result, "unico_idtoken");
-    assert_eq!(idtoken["outcome"], "ERROR", "{result}");
-    assert!(
-        idtoken["detail"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("refused the station's credentials"),
-        "{idtoken}"
-    );
-    let after = provider_requests(&s).await;
-    let new = &after[before.len()..];
-    assert_eq!(
-        count(new, "unico-identity", "/oauth2/token"),
-        1,
-        "no blind retry on 401"
-    );
-    assert_eq!(count(new, "unico-id", "/processes/v1"), 1);
-    assert_eq!(count(new, "claro", "/facialbiometrics"), 1);
-    s.stop().await;
 }

@@ -335,6 +335,19 @@ impl Outbox {
         })
     }
 
+    /// Remote captures a restart caught while they were being created: the upstream may hold
+    /// them, but the integrator never got their link; kept as failed for the record.
+    pub fn close_interrupted_remotes(&self) -> Result<usize, OutboxError> {
+        self.with(|conn| {
+            Ok(conn.execute(
+                "UPDATE remote_transactions SET state = 'FAILED',
+                        last_error = 'interrupted: the station stopped while creating it'
+                 WHERE state = 'CREATING'",
+                [],
+            )?)
+        })
+    }
+
     /// Calls claimed before a restart never finished: whether they reached the provider is
     /// unknown, so they are closed as errors and never repeated.
     pub fn close_interrupted_providers(&self) -> Result<usize, OutboxError> {
@@ -466,6 +479,10 @@ mod tests {
         let (_dir, outbox) = open();
         let id = outbox.create_remote(&new_remote("spid")).unwrap();
         outbox.remote_failed(&id, "unreachable").unwrap();
+        let interrupted = outbox.create_remote(&new_remote("spid")).unwrap();
+        assert_eq!(outbox.close_interrupted_remotes().unwrap(), 1);
+        let r = outbox.get_remote(&interrupted).unwrap().unwrap();
+        assert_eq!(r.state, RemoteState::Failed);
         assert!(matches!(
             outbox.remote_created(&id, Some("t"), "u", None),
             Err(OutboxError::NotFound(_))

@@ -107,6 +107,14 @@ impl RemoteService {
         providers: &super::Providers,
         outbox: Outbox,
     ) -> RemoteService {
+        match outbox.close_interrupted_remotes() {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                count = n,
+                "remote captures interrupted mid-creation marked failed"
+            ),
+            Err(e) => tracing::warn!(error = %e, "could not close interrupted remote captures"),
+        }
         RemoteService {
             provider: settings.provider,
             upstream,

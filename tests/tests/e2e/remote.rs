@@ -220,6 +220,15 @@ async fn remote_verify_and_enroll_through_the_spid_server() {
 
     let pending = s.ok(&format!("/remote/verify/result/{id}")).await;
     assert_eq!(pending["status"], "REMOTE_PENDING", "{pending}");
+    // The SPID Server has its own result: the operator cannot record one by hand.
+    let (code, body) = s
+        .get(&format!("/remote/result/{id}/record?status=SEARCH_MATCH"))
+        .await;
+    assert_eq!(
+        (code, body["error"]["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!("INVALID_ARGUMENT")),
+        "{body}"
+    );
     assert_eq!(pending["tguid"], tguid.as_str());
     s.sim(&format!("/sim/remote-capture/{tguid}/complete"), json!({}))
         .await;

@@ -68,13 +68,17 @@ async fn db<T: Send + 'static>(
     f: impl FnOnce(&Outbox) -> Result<T, OutboxError> + Send + 'static,
 ) -> Result<T, OutboxError> {
     let outbox = outbox.clone();
-    tokio::task::spawn_blocking(move || f(&outbox))
-        .await
-        .unwrap_or_else(|e| {
-            Err(OutboxError::Database(
-                rusqlite::Error::ToSqlConversionFailure(e.to_string().into()),
-            ))
-        })
+    match tokio::task::spawn_blocking(move || f(&outbox)).await {
+        Ok(result) => result,
+        // A panic in a store call is a bug: let it surface as it would in synchronous code.
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Cancelled: the runtime is shutting down.
+        Err(e) => Err(OutboxError::Database(
+            rusqlite::Error::ToSqlConversionFailure(
+                format!("the database task did not run: {e}").into(),
+            ),
+        )),
+    }
 }
 
 fn provider_failure(e: ProviderError) -> RemoteFailure {

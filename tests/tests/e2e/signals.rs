@@ -111,6 +111,21 @@ async fn verify_signals_idtoken_and_claro_are_recorded_and_secrets_stay_out_of_t
         format!("identificationType=CPF&IdentificationId={PERSON_ENROLLED}").as_str()
     );
     assert_eq!(claro["headers"]["accept"], "application/json");
+    let token = requests
+        .iter()
+        .find(|r| {
+            r["path"]
+                .as_str()
+                .unwrap()
+                .ends_with("/claro/oauth2/v1/token")
+        })
+        .unwrap();
+    // `printf 'claro-key-9b0f44:claro-secret-71aa0d' | base64`
+    assert_eq!(
+        token["headers"]["x-client-auth"],
+        "Basic Y2xhcm8ta2V5LTliMGY0NDpjbGFyby1zZWNyZXQtNzFhYTBk"
+    );
+    assert_eq!(token["body"], "grant_type=client_credentials");
     assert_eq!(
         count(&requests, "claro", "/facialbiometrics"),
         1,

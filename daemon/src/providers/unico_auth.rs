@@ -154,3 +154,84 @@ impl UnicoAuth {
         Ok((answer.access_token, Duration::from_secs(seconds)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use axum::extract::State;
+    use axum::http::StatusCode;
+    use axum::routing::post;
+
+    use super::*;
+
+    const TEST_KEY: &str = include_str!("../../tests/fixtures/unico-test-key.pem");
+
+    /// A token endpoint that counts calls and answers `status` (200 with a token otherwise).
+    async fn endpoint(status: u16) -> (String, Arc<(AtomicUsize, AtomicU16)>) {
+        let state = Arc::new((AtomicUsize::new(0), AtomicU16::new(status)));
+        let app = axum::Router::new()
+            .route(
+                "/oauth2/token",
+                post(
+                    |State(s): State<Arc<(AtomicUsize, AtomicU16)>>, body: String| async move {
+                        let n = s.0.fetch_add(1, Ordering::SeqCst) + 1;
+                        assert!(body.starts_with("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=ey"));
+                        let status = StatusCode::from_u16(s.1.load(Ordering::SeqCst)).unwrap();
+                        let answer = format!(r#"{{"access_token":"t{n}","expires_in":3600,"token_type":"Bearer"}}"#);
+                        (status, answer)
+                    },
+                ),
+            )
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (format!("http://{addr}"), state)
+    }
+
+    fn unico_auth(identity_url: String) -> UnicoAuth {
+        let account = UnicoAccount {
+            service_account: "acct".into(),
+            tenant: "tenant".into(),
+            identity_url,
+            private_key_file: PathBuf::from("/unused"),
+        };
+        UnicoAuth::new("Unico", &account, RsaSigner::from_pem(TEST_KEY).unwrap()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_token_is_cached_replaced_when_stale_and_a_refusal_is_not_retried() {
+        let (url, calls) = endpoint(200).await;
+        let auth = unico_auth(url.clone());
+        let claims = auth.claims(1_000);
+        assert_eq!(claims.iss, "acct@tenant.iam.acesso.io");
+        assert_eq!((claims.aud.as_str(), claims.exp), (url.as_str(), 4_600));
+        assert_eq!(auth.token().await.unwrap(), "t1");
+        assert_eq!(auth.token().await.unwrap(), "t1", "cached");
+        auth.invalidate("some-other-token").await;
+        assert_eq!(auth.token().await.unwrap(), "t1");
+        auth.invalidate("t1").await;
+        assert_eq!(auth.token().await.unwrap(), "t2");
+        assert_eq!(calls.0.load(Ordering::SeqCst), 2);
+
+        let (url, calls) = endpoint(401).await;
+        let auth = unico_auth(url);
+        for _ in 0..2 {
+            assert_eq!(
+                auth.token().await.unwrap_err(),
+                ProviderError::Unauthorized {
+                    provider: "Unico",
+                    status: 401
+                }
+            );
+        }
+        assert_eq!(
+            calls.0.load(Ordering::SeqCst),
+            2,
+            "one call per request, never a loop"
+        );
+    }
+}

@@ -106,6 +106,7 @@ check_dir() { # path mode uid gid
     echo "   ok: $1 $got"
 }
 check_dir /etc/spidd/credentials 700 0 0
+check_dir /etc/spidd/credentials/providers 700 0 0
 check_dir /var/lib/spidd 750 "$spidd_uid" "$spidd_uid"
 
 # udevadm verify exists from systemd 254 on; older udevadm has no offline rules checker.

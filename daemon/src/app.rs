@@ -56,6 +56,8 @@ pub enum AppError {
     Simulator(String),
     #[error("{0}")]
     StatusSocket(#[from] crate::status::SocketError),
+    #[error("cannot set up the identity providers: {0}")]
+    Providers(String),
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -255,6 +257,19 @@ pub async fn start(options: Options) -> Result<Running, AppError> {
         UpstreamClient::new(&config.upstream, password)
             .map_err(|e| AppError::Upstream(e.to_string()))?,
     );
+    let providers = crate::providers::Providers::from_settings(&config.providers)
+        .map_err(|e| AppError::Providers(e.to_string()))?;
+    let remote = Arc::new(crate::providers::remote::RemoteService::new(
+        &config.remote,
+        upstream.clone(),
+        &providers,
+        outbox.clone(),
+    ));
+    let signals = Arc::new(crate::providers::signals::Signals::new(
+        outbox.clone(),
+        providers.idtoken.clone(),
+        providers.claro.clone(),
+    ));
     let courier = Arc::new(Courier::new(
         outbox.clone(),
         upstream.clone(),
@@ -299,6 +314,8 @@ pub async fn start(options: Options) -> Result<Running, AppError> {
             ImageFormat::Wsq => SampleFormat::Wsq,
         },
         face_jpeg_max: FACE_JPEG_MAX,
+        remote: remote.clone(),
+        signals,
     });
     let flow = Flow::start(config.flow_config(), services);
 
@@ -338,6 +355,7 @@ pub async fn start(options: Options) -> Result<Running, AppError> {
         link,
         token,
         devices: device_manager.clone(),
+        remote: remote.clone(),
     };
     // Bound before the API, so READY=1 (sent once `start` returns) finds both listening.
     let status_path = match (&config.status.socket, options.simulate) {
@@ -361,6 +379,7 @@ pub async fn start(options: Options) -> Result<Running, AppError> {
     info!(listen = %local, base = api::BASE_PATH, simulate = options.simulate, "spidd ready");
     let retry = tokio::spawn(courier.clone().run_retry_loop(wait_stop(stop_rx.clone())));
     let mut tasks = vec![retry];
+    tasks.push(tokio::spawn(remote.run_poller(wait_stop(stop_rx.clone()))));
     tasks.push(tokio::spawn(device_manager.run(wait_stop(stop_rx.clone()))));
     if let Some(interval) = crate::notify::watchdog_interval() {
         info!(

@@ -2,6 +2,7 @@
 //! optional, any unknown key refused) then a validated [`Config`] whose errors name the key.
 
 mod duration;
+mod providers;
 mod raw;
 mod status;
 mod values;
@@ -14,6 +15,10 @@ use state_machine::{Finger, FlowConfig, Position};
 
 pub use duration::{format_duration, parse_duration};
 pub use status::{StatusSettings, DEFAULT_STATUS_GROUP, DEFAULT_STATUS_SOCKET};
+pub use providers::{
+    ByUnicoSettings, ClaroSettings, FaceverifySettings, IdTokenSettings, ProviderSettings,
+    RemoteProvider, RemoteSettings, UnicoAccount,
+};
 
 /// Where packages install the configuration file.
 pub const DEFAULT_PATH: &str = "/etc/spidd/spidd.toml";
@@ -59,6 +64,10 @@ pub struct Config {
     pub log: LogSettings,
     /// `[status]`: the technician status socket.
     pub status: StatusSettings,
+    /// `[remote]`: who creates remote captures.
+    pub remote: RemoteSettings,
+    /// `[providers.*]`: the cloud identity providers (all off by default).
+    pub providers: ProviderSettings,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -8,6 +8,7 @@ pub mod devices;
 pub mod link;
 pub mod notify;
 pub mod outbox;
+pub mod providers;
 pub mod reload;
 pub mod runtime;
 pub mod simulate;

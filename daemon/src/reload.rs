@@ -92,6 +92,8 @@ impl Reloader {
             ("outbox", new.outbox != self.running.outbox),
             ("devices", new.devices != self.running.devices),
             ("status", new.status != self.running.status),
+            ("remote", new.remote != self.running.remote),
+            ("providers", new.providers != self.running.providers),
         ] {
             if changed {
                 outcome.needs_restart.push(name);

@@ -4,7 +4,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
+use simulator::providers::{FakeProviders, ProvidersConfig};
 use simulator::scene::Scene;
 use simulator::server::{FakeSpidServer, ServerConfig};
 use tokio::net::TcpListener;
@@ -80,6 +82,10 @@ impl Simulation {
         if let Some(fake) = &server {
             control_router = control_router.merge(fake.control_router());
         }
+        if let Some((fake, task)) = start_fake_providers(config, stop.clone()).await? {
+            control_router = control_router.merge(fake.control_router());
+            tasks.push(task);
+        }
         let listener = TcpListener::bind(control)
             .await
             .map_err(|source| AppError::Bind {
@@ -149,4 +155,88 @@ impl Simulation {
             }
         }
     }
+}
+
+/// When any cloud provider is configured: the fake providers on their own port, every
+/// configured provider pointed at them, and the fakes given the same secrets (read from the
+/// same files) so that they check the station's signatures and credentials for real. One Unico
+/// service account is registered with the fake (by Unico's, else IDToken's).
+async fn start_fake_providers(
+    config: &mut Config,
+    stop: watch::Receiver<bool>,
+) -> Result<Option<(FakeProviders, JoinHandle<()>)>, AppError> {
+    use simulator::providers::{BY_UNICO, CLARO, FACEVERIFY, UNICO_IDENTITY, UNICO_IDTOKEN};
+    let p = &mut config.providers;
+    if p.by_unico.is_none()
+        && p.faceverify.is_none()
+        && p.unico_idtoken.is_none()
+        && p.claro.is_none()
+    {
+        return Ok(None);
+    }
+    let read = |path: &std::path::Path| {
+        std::fs::read_to_string(path)
+            .ok()
+            .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
+    };
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| AppError::Simulator(format!("cannot bind the fake providers: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| AppError::Simulator(e.to_string()))?;
+    let base = format!("http://{addr}");
+    let account = p
+        .by_unico
+        .as_ref()
+        .map(|s| s.account.clone())
+        .or_else(|| p.unico_idtoken.as_ref().map(|s| s.account.clone()));
+    let mut fake_config = ProvidersConfig {
+        unico_audience: format!("{base}{UNICO_IDENTITY}"),
+        unico_token_ttl: Duration::from_secs(3600),
+        unico_process_delay: Some(Duration::from_secs(5)),
+        unico_link_base: "https://cadastro.unico.invalid/process/".to_string(),
+        ..ProvidersConfig::default()
+    };
+    if let Some(account) = &account {
+        fake_config.unico_issuer = Some(format!(
+            "{}@{}.iam.acesso.io",
+            account.service_account, account.tenant
+        ));
+        fake_config.unico_public_key_der = read(&account.private_key_file)
+            .and_then(|pem| crate::providers::jwt::RsaSigner::from_pem(&pem).ok())
+            .map(|signer| signer.public_key_der());
+    }
+    if let Some(s) = p.by_unico.as_mut() {
+        s.base_url = format!("{base}{BY_UNICO}");
+        s.account.identity_url = format!("{base}{UNICO_IDENTITY}");
+    }
+    if let Some(s) = p.unico_idtoken.as_mut() {
+        s.api_url = format!("{base}{UNICO_IDTOKEN}");
+        s.account.identity_url = format!("{base}{UNICO_IDENTITY}");
+        fake_config.unico_api_key = read(&s.api_key_file);
+    }
+    if let Some(s) = p.faceverify.as_mut() {
+        s.base_url = format!("{base}{FACEVERIFY}");
+        fake_config.faceverify_api_key = read(&s.api_key_file);
+        fake_config.faceverify_secret = read(&s.secret_file);
+    }
+    if let Some(s) = p.claro.as_mut() {
+        s.base_url = format!("{base}{CLARO}");
+        fake_config.claro_key = read(&s.key_file);
+        fake_config.claro_secret = read(&s.secret_file);
+    }
+    let fake = FakeProviders::new(fake_config);
+    let router = fake.router();
+    let stopped = wait_stop(stop);
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router)
+            .with_graceful_shutdown(stopped)
+            .await
+        {
+            warn!(error = %e, "the fake providers failed");
+        }
+    });
+    info!(providers = %base, "fake identity providers started");
+    Ok(Some((fake, task)))
 }

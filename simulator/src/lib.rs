@@ -3,9 +3,10 @@
 
 pub mod control;
 pub mod devices;
-pub mod families;
 pub mod face;
+pub mod families;
 pub mod fingerprint;
+pub mod providers;
 pub mod scene;
 pub mod server;
 pub mod usbmon;

@@ -1,7 +1,7 @@
 //! What the flow asks the daemon to do, in order.
 
 use crate::cpf::Cpf;
-use crate::input::{CaptureId, CommandId, RequestId, SampleId};
+use crate::input::{CaptureId, CommandId, RemoteLink, RequestId, SampleId};
 use crate::position::{Missing, Position};
 use crate::status::{LoginStatus, Mode};
 use crate::Millis;
@@ -73,6 +73,13 @@ pub enum UpstreamCall {
         transaction: String,
         mode: Mode,
     },
+    /// Create a remote capture (SPID Server or the configured remote provider) and record it.
+    CreateRemote {
+        mode: Mode,
+        cpf: Cpf,
+        operator: Cpf,
+        email: Option<String>,
+    },
 }
 
 /// The best attempt of one position.
@@ -127,6 +134,10 @@ pub enum Answer {
         id: String,
         tguid: Option<String>,
     },
+    /// `REMOTE_CREATED`.
+    RemoteCreated {
+        link: RemoteLink,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -161,4 +172,6 @@ pub enum FlowError {
     Upstream { reason: String },
     /// The command's arguments do not fit (e.g. every verify finger declared missing).
     InvalidArgument { reason: String },
+    /// The upstream does not know what the command names (Remote Verify of someone not enrolled).
+    NotFound { reason: String },
 }

@@ -2,6 +2,7 @@
 
 use crate::cpf::Cpf;
 use crate::position::{Finger, Missing};
+use crate::status::Mode;
 use crate::Millis;
 
 /// Names one API call awaiting its answer. Chosen by the daemon, echoed in [`crate::Effect::Reply`].
@@ -41,14 +42,30 @@ pub enum Input {
 /// [`crate::Station::login_status`] and [`crate::Station::capture_status`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
-    Login { operator: Cpf },
+    Login {
+        operator: Cpf,
+    },
     Logout,
     OperatorEnroll,
-    Verify { cpf: Cpf, missing: Vec<Missing> },
-    Enroll { cpf: Cpf, missing: Vec<Missing> },
+    Verify {
+        cpf: Cpf,
+        missing: Vec<Missing>,
+    },
+    Enroll {
+        cpf: Cpf,
+        missing: Vec<Missing>,
+    },
     OperatorCapture,
     Cancel,
     Send,
+    /// Remote Verify / Remote Enroll (`mode` is `Verify` or `Enroll`): after the operator's
+    /// match from an idle station, create a remote capture for `cpf`. `email` is required for
+    /// `Enroll`.
+    Remote {
+        mode: Mode,
+        cpf: Cpf,
+        email: Option<String>,
+    },
 }
 
 /// What a device reports for a capture the flow started.
@@ -108,6 +125,11 @@ pub enum UpstreamAnswer {
         request: RequestId,
         outcome: DeliveryOutcome,
     },
+    /// The remote capture asked for by [`crate::UpstreamCall::CreateRemote`].
+    RemoteCreated {
+        request: RequestId,
+        outcome: Result<RemoteLink, RemoteFailure>,
+    },
 }
 
 impl UpstreamAnswer {
@@ -116,7 +138,8 @@ impl UpstreamAnswer {
             UpstreamAnswer::Operator { request, .. }
             | UpstreamAnswer::Person { request, .. }
             | UpstreamAnswer::OperatorEnrolled { request, .. }
-            | UpstreamAnswer::Delivered { request, .. } => *request,
+            | UpstreamAnswer::Delivered { request, .. }
+            | UpstreamAnswer::RemoteCreated { request, .. } => *request,
         }
     }
 }
@@ -180,4 +203,26 @@ pub enum DeliveryOutcome {
     Pending { reason: String },
     /// 4xx: the server refused it as invalid; kept in the outbox marked rejected.
     Rejected { reason: String },
+}
+
+/// A created remote capture: the station's id (recorded by the daemon), the upstream's or
+/// provider's id, and the link the individual opens.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RemoteLink {
+    pub id: String,
+    pub tguid: Option<String>,
+    pub url: String,
+}
+
+/// Why a remote capture could not be created. Each changes nothing in the flow.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RemoteFailure {
+    /// Connection error, timeout, 5xx, rate limit: try again later.
+    Unreachable { reason: String },
+    /// The upstream does not know the individual (Remote Verify of someone not enrolled).
+    NotFound { reason: String },
+    /// The upstream or provider refused the request's arguments (4xx).
+    Refused { reason: String },
+    /// Anything else: credentials, malformed answers, the station's own storage.
+    Error { reason: String },
 }

@@ -1,4 +1,4 @@
-//! The station's presencial (and remote-ready) SPID flow as a pure state machine.
+//! The station's presencial and remote SPID flows as a pure state machine.
 //!
 //! Nothing here does IO: no clock, no tokio, no HTTP, no USB, no SQLite. The daemon feeds
 //! [`Input`]s with the current time and carries out the [`Effect`]s it gets back, in order.
@@ -21,7 +21,8 @@ pub use effect::{
 };
 pub use input::{
     CaptureId, Command, CommandId, DeliveryOutcome, DeviceEvent, DeviceFailure, Input,
-    LocalOperator, OperatorLookup, PersonLookup, RequestId, SampleId, UpstreamAnswer,
+    LocalOperator, OperatorLookup, PersonLookup, RemoteFailure, RemoteLink, RequestId, SampleId,
+    UpstreamAnswer,
 };
 pub use position::{Finger, Missing, MissingError, MissingType, Position};
 pub use station::Station;

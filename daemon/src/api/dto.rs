@@ -167,6 +167,9 @@ pub struct ResultAnswer {
     /// True when the upstream could not be asked and this is the last known status.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub stale: bool,
+    /// The cloud providers' outcomes on this transaction (absent when none is configured).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub providers: Vec<super::remote::ProviderJson>,
 }
 
 /// Capture Resend All.

@@ -28,7 +28,7 @@ pub struct ErrorBody {
 #[derive(Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// `INVALID_CPF`, `INVALID_ARGUMENT`, `UNAUTHORIZED`, `NOT_FOUND`, `METHOD_NOT_ALLOWED`,
-    /// `INVALID_STATE`, `PAYLOAD_TOO_LARGE`, `REJECTED`, `NOT_IMPLEMENTED`, `DEVICE_UNAVAILABLE`,
+    /// `INVALID_STATE`, `PAYLOAD_TOO_LARGE`, `REJECTED`, `DEVICE_UNAVAILABLE`,
     /// `SERVER_UNAVAILABLE`, `STORAGE_UNAVAILABLE`, `INTERNAL`.
     pub code: &'static str,
     pub message: String,
@@ -133,6 +133,7 @@ impl From<FlowError> for ApiError {
                 ApiError::internal(format!("The SPID server answered unexpectedly: {reason}."))
             }
             FlowError::InvalidArgument { reason } => ApiError::invalid_argument(reason),
+            FlowError::NotFound { reason } => ApiError::not_found(format!("{}.", reason.trim_end_matches('.'))),
         }
     }
 }

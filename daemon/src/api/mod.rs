@@ -41,6 +41,8 @@ pub struct AppState {
     pub token: Option<Arc<str>>,
     /// The reader's and camera's state for Health.
     pub devices: Arc<crate::devices::DeviceManager>,
+    /// Remote captures and their results (calls 14–16).
+    pub remote: Arc<crate::providers::remote::RemoteService>,
 }
 
 #[derive(OpenApi)]
@@ -51,7 +53,7 @@ pub struct AppState {
         flow::login, flow::login_status, flow::logout, flow::operator_enroll, flow::verify, flow::enroll,
         flow::capture_status, flow::operator_capture, flow::cancel, flow::send,
         transactions::result, transactions::report, transactions::resend_all,
-        remote::remote_verify, remote::remote_enroll, remote::remote_result,
+        remote::remote_verify, remote::remote_enroll, remote::remote_result, remote::remote_record,
         health::health, openapi_json,
     ),
     tags(
@@ -97,6 +99,10 @@ pub fn router(state: AppState) -> Router {
             get(transactions::resend_all).post(transactions::resend_all),
         )
         .route("/remote/verify/result/{id}", get(remote::remote_result))
+        .route(
+            "/remote/result/{id}/record",
+            get(remote::remote_record).post(remote::remote_record),
+        )
         .route(
             "/remote/verify/{cpf}",
             get(remote::remote_verify).post(remote::remote_verify),

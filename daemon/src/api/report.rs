@@ -39,3 +39,13 @@ pub fn station_record(tx: &StoredTransaction, attempts: &[DeliveryAttempt]) -> V
     }
     record
 }
+
+/// The cloud providers' outcomes under `providers` (always present, possibly empty).
+pub fn add_providers(record: &mut Value, providers: Vec<super::remote::ProviderJson>) {
+    if let Some(out) = record.as_object_mut() {
+        out.insert(
+            "providers".to_string(),
+            serde_json::to_value(providers).unwrap_or(Value::Array(Vec::new())),
+        );
+    }
+}

@@ -36,13 +36,14 @@ pub async fn result(
         .await
         .map_err(ApiError::from)?
         .ok_or_else(|| ApiError::not_found(format!("No transaction has the id {id}.")))?;
-    Ok(Json(match result {
+    let mut answer = match result {
         CaptureResult::Pending { id } => ResultAnswer {
             status: "CAPTURE_PENDING".to_string(),
             id,
             tguid: None,
             message: None,
             stale: false,
+            providers: Vec::new(),
         },
         CaptureResult::Rejected { id, reason } => ResultAnswer {
             status: "REJECTED".to_string(),
@@ -50,6 +51,7 @@ pub async fn result(
             tguid: None,
             message: Some(reason),
             stale: false,
+            providers: Vec::new(),
         },
         CaptureResult::Delivered {
             id,
@@ -63,8 +65,25 @@ pub async fn result(
             tguid: Some(tguid),
             message,
             stale,
+            providers: Vec::new(),
         },
-    }))
+    };
+    answer.providers = provider_outcomes(&state, &answer.id).await?;
+    Ok(Json(answer))
+}
+
+/// The providers' outcomes recorded on transaction `id`.
+async fn provider_outcomes(
+    state: &AppState,
+    id: &str,
+) -> Result<Vec<super::remote::ProviderJson>, ApiError> {
+    let outbox = state.outbox.clone();
+    let key = id.to_string();
+    let outcomes = blocking(move || outbox.provider_outcomes(&key)).await?;
+    Ok(outcomes
+        .iter()
+        .map(super::remote::ProviderJson::from_outcome)
+        .collect())
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -96,7 +115,10 @@ pub async fn report(
             let outbox = state.outbox.clone();
             let key = stored.id.clone();
             let attempts = blocking(move || outbox.attempts(&key)).await?;
-            Ok(Json(super::report::station_record(&stored, &attempts)).into_response())
+            let mut record = super::report::station_record(&stored, &attempts);
+            let providers = provider_outcomes(&state, &stored.id).await?;
+            super::report::add_providers(&mut record, providers);
+            Ok(Json(record).into_response())
         }
         Some("pdf") | None => {
             let Some(tguid) = stored.tguid.clone() else {

@@ -27,6 +27,8 @@ pub(super) struct RawConfig {
     devices: Option<Value>,
     log: Option<Value>,
     status: Option<Value>,
+    remote: Option<Value>,
+    providers: Option<Value>,
     #[serde(flatten)]
     extra: Extra,
 }
@@ -113,7 +115,7 @@ fn no_extra(section: &str, extra: &Extra) -> Result<(), ConfigError> {
 }
 
 /// Reads one `[section]`: it must be a table and hold only known keys.
-fn section<T: for<'de> Deserialize<'de> + Default>(
+pub(super) fn section<T: for<'de> Deserialize<'de> + Default>(
     name: &str,
     value: Option<Value>,
     extra: impl Fn(&T) -> &Extra,
@@ -131,7 +133,7 @@ fn section<T: for<'de> Deserialize<'de> + Default>(
     Ok(raw)
 }
 
-fn path(key: &str, value: Option<&Value>) -> Result<Option<PathBuf>, ConfigError> {
+pub(super) fn path(key: &str, value: Option<&Value>) -> Result<Option<PathBuf>, ConfigError> {
     Ok(string(key, value, "a file path")?.map(PathBuf::from))
 }
 
@@ -157,7 +159,10 @@ impl RawConfig {
             section("status", self.status, |r: &super::status::RawStatus| {
                 &r.extra
             })?;
+        let (remote, providers) = super::providers::validate(self.remote, self.providers, env)?;
         Ok(Config {
+            remote,
+            providers,
             api: api.validate()?,
             upstream: upstream.validate(env)?,
             capture: capture.validate()?,
@@ -204,7 +209,7 @@ impl RawApi {
     }
 }
 
-fn http_url(key: &str, value: &Value) -> Result<String, ConfigError> {
+pub(super) fn http_url(key: &str, value: &Value) -> Result<String, ConfigError> {
     let expected =
         "an http:// or https:// URL such as \"https://spid.example:8444/gbs-spid-server\"";
     let text = value

@@ -7,6 +7,7 @@
 
 mod listing;
 mod operators;
+mod remote;
 mod schema;
 mod transactions;
 
@@ -20,6 +21,7 @@ use state_machine::{Cpf, Finger, Millis, Mode};
 
 pub use listing::OutboxEntry;
 pub use operators::StoredOperator;
+pub use remote::{NewRemote, ProviderOutcome, RemoteState, StoredRemote};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutboxError {

@@ -48,6 +48,44 @@ const MIGRATIONS: &[&str] = &[
         templates       BLOB NOT NULL
     );
     "#,
+    // Remote captures (SPID Server, by Unico, faceverify.ai) with their links and results, and
+    // the cloud providers' outcomes per transaction (presencial or remote).
+    r#"
+    CREATE TABLE remote_transactions (
+        id              TEXT PRIMARY KEY NOT NULL,
+        mode            TEXT NOT NULL CHECK (mode IN ('ENROLL', 'VERIFY')),
+        provider        TEXT NOT NULL,
+        cpf             TEXT NOT NULL,
+        operator        TEXT NOT NULL,
+        email           TEXT,
+        created_at      INTEGER NOT NULL,
+        state           TEXT NOT NULL CHECK (state IN ('CREATING', 'CREATED', 'FAILED', 'DONE')),
+        external_id     TEXT,
+        url             TEXT,
+        last_error      TEXT,
+        polls           INTEGER NOT NULL DEFAULT 0,
+        next_poll_at    INTEGER,
+        result_status   TEXT,
+        result_message  TEXT,
+        result_detail   TEXT,
+        result_at       INTEGER,
+        result_by       TEXT
+    );
+    CREATE INDEX remote_transactions_external ON remote_transactions (external_id)
+        WHERE external_id IS NOT NULL;
+    CREATE INDEX remote_transactions_due ON remote_transactions (state, next_poll_at);
+    CREATE INDEX remote_transactions_cpf ON remote_transactions (cpf, created_at);
+
+    CREATE TABLE provider_outcomes (
+        transaction_id  TEXT NOT NULL,
+        provider        TEXT NOT NULL,
+        outcome         TEXT NOT NULL,
+        detail          TEXT NOT NULL,
+        started_at      INTEGER NOT NULL,
+        finished_at     INTEGER,
+        PRIMARY KEY (transaction_id, provider)
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -16,6 +16,8 @@ use super::samples::SampleStore;
 use crate::capture::{CaptureContext, OperatorTemplates};
 use crate::courier::Courier;
 use crate::outbox::{NewTransaction, Outbox};
+use crate::providers::remote::RemoteService;
+use crate::providers::signals::{Signals, StoredCapture};
 use crate::upstream::{OperatorRecord, UpstreamClient};
 
 /// What the flow's effects act on.
@@ -28,6 +30,10 @@ pub struct Services {
     pub format: SampleFormat,
     /// Largest face JPEG sent upstream.
     pub face_jpeg_max: usize,
+    /// Remote captures (SPID Server or the configured provider).
+    pub remote: Arc<RemoteService>,
+    /// The Verify signals run on every stored transaction.
+    pub signals: Arc<Signals>,
 }
 
 /// Prepares the call (copying what it needs out of the sample store) and returns its future.
@@ -93,6 +99,15 @@ pub(super) fn upstream_job(
                     },
                 };
                 UpstreamAnswer::Delivered { request, outcome }
+            }
+            UpstreamCall::CreateRemote {
+                mode,
+                cpf,
+                operator,
+                email,
+            } => {
+                let outcome = services.remote.create(mode, cpf, operator, email).await;
+                UpstreamAnswer::RemoteCreated { request, outcome }
             }
         }
     }
@@ -181,12 +196,22 @@ pub(super) fn persist_job(
         let format = services.format;
         let max = services.face_jpeg_max;
         let outbox = services.outbox.clone();
+        let wants_face = services.signals.wants_face(record.mode);
+        let (mode, cpf) = (record.mode, record.cpf.clone());
         let result = tokio::task::spawn_blocking(move || {
             if collected.len() != record.samples.len() {
                 return Err("a captured sample is no longer held; capture again".to_string());
             }
             let encoded =
                 payload::encode_all(&collected, format, max).map_err(|e| e.to_string())?;
+            let face = wants_face
+                .then(|| {
+                    encoded
+                        .iter()
+                        .find(|e| e.index == 0)
+                        .map(|e| e.content.clone())
+                })
+                .flatten();
             let body = payload::transaction_body(&record, encoded);
             let bytes = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
             outbox
@@ -198,15 +223,27 @@ pub(super) fn persist_job(
                     payload: bytes,
                     summary: payload::summary(&record),
                 })
+                .map(|id| (id, face))
                 .map_err(|e| e.to_string())
         })
         .await
         .map_err(|e| e.to_string())
         .and_then(|r| r);
-        match &result {
-            Ok(id) => info!(transaction = %id, "transaction written to the outbox"),
-            Err(e) => warn!(error = %e, "transaction could not be written to the outbox"),
+        match result {
+            Ok((id, face)) => {
+                info!(transaction = %id, "transaction written to the outbox");
+                services.signals.transaction_stored(StoredCapture {
+                    id: id.clone(),
+                    mode,
+                    cpf,
+                    face,
+                });
+                Ok(id)
+            }
+            Err(e) => {
+                warn!(error = %e, "transaction could not be written to the outbox");
+                Err(e)
+            }
         }
-        result
     }
 }

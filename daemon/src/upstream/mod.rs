@@ -4,6 +4,7 @@
 mod calls;
 mod error;
 mod interpret;
+mod remote;
 pub mod wire;
 
 use reqwest::{header, Method, StatusCode, Url};

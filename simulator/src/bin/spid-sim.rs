@@ -1,5 +1,6 @@
 //! `spid-sim`: the simulator's command line. `spid-sim server` runs the fake SPID Server with
-//! its `/sim/*` control routes on one listener until SIGINT or SIGTERM.
+//! its `/sim/*` control routes on one listener until SIGINT or SIGTERM; `spid-sim providers`
+//! runs the fake cloud identity providers (Unico, faceverify.ai, Claro) the same way.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -24,6 +25,89 @@ struct Cli {
 enum Command {
     /// Run the fake SPID Server (upstream API under /gbs-spid-server, control under /sim).
     Server(ServerArgs),
+    /// Run the fake identity providers (under /unico-identity, /unico-id, /unico-cadastro,
+    /// /faceverify, /claro; control under /sim/providers).
+    Providers(ProvidersArgs),
+}
+
+#[derive(Args)]
+struct ProvidersArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    listen: SocketAddr,
+    /// The station's Unico service account public key, DER RSAPublicKey
+    /// (`openssl rsa -in key.pem -RSAPublicKey_out -outform DER -out key.der`).
+    #[arg(long)]
+    unico_public_key_der: Option<PathBuf>,
+    /// Accepted assertion issuer, `<account>@<tenant>.iam.acesso.io`.
+    #[arg(long)]
+    unico_issuer: Option<String>,
+    /// Accepted assertion audience; default `http://<listen>/unico-identity`.
+    #[arg(long)]
+    unico_audience: Option<String>,
+    /// Files holding the secrets the fakes accept (the same files the station reads).
+    #[arg(long)]
+    unico_api_key_file: Option<PathBuf>,
+    #[arg(long)]
+    faceverify_api_key_file: Option<PathBuf>,
+    #[arg(long)]
+    faceverify_secret_file: Option<PathBuf>,
+    #[arg(long)]
+    claro_key_file: Option<PathBuf>,
+    #[arg(long)]
+    claro_secret_file: Option<PathBuf>,
+    /// Time from a by Unico process's creation to its (authenticated) end; omit with
+    /// --unico-manual.
+    #[arg(long, default_value_t = 5000)]
+    unico_process_delay_ms: u64,
+    /// Processes finish only through POST /sim/providers/unico/processes/{id}/complete.
+    #[arg(long)]
+    unico_manual: bool,
+}
+
+fn read_secret(path: &Option<PathBuf>) -> Result<Option<String>, String> {
+    path.as_ref()
+        .map(|p| {
+            std::fs::read_to_string(p)
+                .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
+                .map_err(|e| format!("{}: {e}", p.display()))
+        })
+        .transpose()
+}
+
+async fn run_providers(args: ProvidersArgs) -> Result<(), String> {
+    use simulator::providers::{FakeProviders, ProvidersConfig, UNICO_IDENTITY};
+    let public_key = args
+        .unico_public_key_der
+        .as_ref()
+        .map(|p| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display())))
+        .transpose()?;
+    let config = ProvidersConfig {
+        unico_audience: args
+            .unico_audience
+            .clone()
+            .unwrap_or_else(|| format!("http://{}{UNICO_IDENTITY}", args.listen)),
+        unico_issuer: args.unico_issuer.clone(),
+        unico_public_key_der: public_key,
+        unico_api_key: read_secret(&args.unico_api_key_file)?,
+        unico_token_ttl: Duration::from_secs(3600),
+        unico_process_delay: (!args.unico_manual)
+            .then(|| Duration::from_millis(args.unico_process_delay_ms)),
+        unico_link_base: "https://cadastro.unico.invalid/process/".to_string(),
+        faceverify_api_key: read_secret(&args.faceverify_api_key_file)?,
+        faceverify_secret: read_secret(&args.faceverify_secret_file)?,
+        claro_key: read_secret(&args.claro_key_file)?,
+        claro_secret: read_secret(&args.claro_secret_file)?,
+    };
+    let fake = FakeProviders::new(config);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    tracing::info!(address = %args.listen, "fake identity providers listening");
+    axum::serve(listener, fake.router().merge(fake.control_router()))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
 }
 
 #[derive(Args)]
@@ -138,6 +222,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Server(args) => runtime.block_on(run_server(args)),
+        Command::Providers(args) => runtime.block_on(run_providers(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

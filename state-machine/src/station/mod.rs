@@ -8,6 +8,7 @@
 mod capture;
 mod flow;
 mod operator;
+mod remote;
 mod send;
 mod session;
 #[cfg(test)]
@@ -94,6 +95,12 @@ enum Awaiting {
         samples: Vec<SampleId>,
         detached: bool,
     },
+    /// Remote Verify / Remote Enroll waiting for the remote capture's creation.
+    Remote {
+        command: CommandId,
+        request: RequestId,
+        detached: bool,
+    },
 }
 
 impl Awaiting {
@@ -102,7 +109,8 @@ impl Awaiting {
             Awaiting::Login { detached, .. }
             | Awaiting::Person { detached, .. }
             | Awaiting::Persist { detached, .. }
-            | Awaiting::Deliver { detached, .. } => *detached = true,
+            | Awaiting::Deliver { detached, .. }
+            | Awaiting::Remote { detached, .. } => *detached = true,
         }
     }
 
@@ -111,7 +119,9 @@ impl Awaiting {
         match self {
             Awaiting::Persist { record, .. } => record_samples(record),
             Awaiting::Deliver { samples, .. } => samples.clone(),
-            Awaiting::Login { .. } | Awaiting::Person { .. } => Vec::new(),
+            Awaiting::Login { .. } | Awaiting::Person { .. } | Awaiting::Remote { .. } => {
+                Vec::new()
+            }
         }
     }
 }
@@ -224,6 +234,7 @@ impl Station {
             Command::OperatorCapture => self.operator_capture(now, out),
             Command::Cancel => self.cancel(out),
             Command::Send => self.send(id, out),
+            Command::Remote { mode, cpf, email } => self.remote(id, mode, cpf, email, out),
         };
         if let Outcome::Now(reply) = outcome {
             out.push(Effect::Reply { to: id, reply });
@@ -242,6 +253,9 @@ impl Station {
                 self.enroll_uploaded(request, outcome, out)
             }
             UpstreamAnswer::Delivered { request, outcome } => self.delivered(request, outcome, out),
+            UpstreamAnswer::RemoteCreated { request, outcome } => {
+                self.remote_created(request, outcome, out)
+            }
         }
     }
 

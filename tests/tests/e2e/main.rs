@@ -6,6 +6,8 @@ mod errors;
 mod external_upstream;
 mod flows;
 mod reload;
+mod remote;
+mod signals;
 mod station;
 mod status;
 mod status_access;

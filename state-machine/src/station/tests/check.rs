@@ -18,6 +18,7 @@ pub(super) enum Kind {
     EnrollOperator,
     Deliver,
     Persist,
+    Remote,
 }
 
 /// A sample the station accepted: which capture it came from, when, and what was reported.
@@ -203,6 +204,7 @@ impl Checker {
                         *k == Kind::EnrollOperator
                     }
                     Input::Upstream(UpstreamAnswer::Delivered { .. }) => *k == Kind::Deliver,
+                    Input::Upstream(UpstreamAnswer::RemoteCreated { .. }) => *k == Kind::Remote,
                     _ => false,
                 }
         });
@@ -357,6 +359,7 @@ impl Checker {
                         Kind::EnrollOperator
                     }
                     UpstreamCall::Deliver { .. } => Kind::Deliver,
+                    UpstreamCall::CreateRemote { .. } => Kind::Remote,
                 };
                 self.requests.push((*request, kind));
             }
@@ -495,6 +498,12 @@ impl Checker {
                     outcome: crate::DeliveryOutcome::Pending {
                         reason: "drain".into(),
                     },
+                }),
+                Kind::Remote => self.upstream(UpstreamAnswer::RemoteCreated {
+                    request,
+                    outcome: Err(crate::RemoteFailure::Unreachable {
+                        reason: "drain".into(),
+                    }),
                 }),
             }
         }

@@ -5,6 +5,7 @@ mod check;
 mod flows;
 mod props;
 mod reload;
+mod remote;
 mod session_flows;
 mod table;
 

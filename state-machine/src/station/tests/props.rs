@@ -35,6 +35,8 @@ enum Step {
     OperatorCapture,
     Cancel,
     Send,
+    /// Remote Verify (even) or Remote Enroll (odd; with an e-mail unless divisible by 3).
+    Remote(usize, u8),
     Captured(Aim, u8, Option<bool>),
     NothingPresented(Aim),
     DeviceFailed(Aim, bool),
@@ -42,6 +44,7 @@ enum Step {
     Person(Aim, u8, Vec<u8>),
     OperatorEnrolled(Aim, bool),
     Delivered(Aim, u8),
+    RemoteCreated(Aim, u8),
     Persisted(Aim, bool),
     Tick(u64),
     /// Whatever moves the flow forward from here (a cooperative integrator and daemon); the
@@ -74,6 +77,8 @@ fn step() -> impl Strategy<Value = Step> {
         3 => Just(Step::OperatorCapture),
         1 => Just(Step::Cancel),
         3 => Just(Step::Send),
+        2 => (0usize..4, any::<u8>()).prop_map(|(c, m)| Step::Remote(c, m)),
+        2 => (aim(), 0u8..5).prop_map(|(a, o)| Step::RemoteCreated(a, o)),
         14 => (aim(), prop_oneof![3 => 60u8..=100, 1 => 0u8..60], prop_oneof![Just(None), Just(Some(true)), Just(Some(false))])
             .prop_map(|(a, q, m)| Step::Captured(a, q, m)),
         1 => aim().prop_map(Step::NothingPresented),
@@ -147,6 +152,15 @@ fn play(ch: &mut Checker, step: &Step) {
         Step::OperatorCapture => ch.command(Command::OperatorCapture),
         Step::Cancel => ch.command(Command::Cancel),
         Step::Send => ch.command(Command::Send),
+        Step::Remote(c, m) => ch.command(Command::Remote {
+            mode: if m % 2 == 0 {
+                crate::Mode::Verify
+            } else {
+                crate::Mode::Enroll
+            },
+            cpf: pool(*c),
+            email: (m % 3 != 0).then(|| "someone@example.org".to_string()),
+        }),
         Step::Captured(a, quality, matched) => {
             let (quality, matched) = (*quality, *matched);
             ch.device(capture_for(ch, a), |capture, sample| {
@@ -234,6 +248,21 @@ fn play(ch: &mut Checker, step: &Step) {
             };
             ch.upstream(UpstreamAnswer::Delivered { request, outcome })
         }
+        Step::RemoteCreated(a, o) => {
+            let request = request_for(ch, a, Kind::Remote);
+            let reason = "x".to_string();
+            let outcome = match o {
+                0 | 1 => Ok(crate::RemoteLink {
+                    id: format!("r-{}", request.0),
+                    tguid: None,
+                    url: "https://link.invalid".into(),
+                }),
+                2 => Err(crate::RemoteFailure::Unreachable { reason }),
+                3 => Err(crate::RemoteFailure::NotFound { reason }),
+                _ => Err(crate::RemoteFailure::Refused { reason }),
+            };
+            ch.upstream(UpstreamAnswer::RemoteCreated { request, outcome })
+        }
         Step::Persisted(a, ok) => {
             let request = request_for(ch, a, Kind::Persist);
             let result = if *ok {
@@ -258,6 +287,7 @@ fn progress(ch: &mut Checker, n: u8) {
             Kind::EnrollOperator => Step::OperatorEnrolled(Aim::Current, n % 4 != 0),
             Kind::Deliver => Step::Delivered(Aim::Current, n % 3),
             Kind::Persist => Step::Persisted(Aim::Current, n % 5 != 0),
+            Kind::Remote => Step::RemoteCreated(Aim::Current, n % 5),
         };
         return play(ch, &step);
     }
@@ -273,6 +303,7 @@ fn progress(ch: &mut Checker, n: u8) {
         }
         "CLIENT_CAPTURE_DONE" => Step::OperatorCapture,
         "OPERATOR_CAPTURE_DONE" if n % 7 == 0 => Step::Cancel,
+        "OPERATOR_CAPTURE_DONE" if ch.st.remote_ready() => Step::Remote(usize::from(n), n),
         "OPERATOR_CAPTURE_DONE" => Step::Send,
         _ if pending => Step::OperatorEnroll,
         _ if n % 3 == 0 => Step::Cancel,

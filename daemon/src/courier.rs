@@ -3,9 +3,11 @@
 //! resending anything it may already hold.
 
 mod background;
+pub mod schedule;
 
 use std::collections::HashSet;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -139,6 +141,8 @@ struct Inner {
     slots: Arc<Semaphore>,
     /// The running Resend All, for callers that arrive while it runs.
     resend: Mutex<Option<SharedResend>>,
+    /// Set by [`Courier::shutdown`]: no new send starts.
+    stopping: AtomicBool,
 }
 
 /// The per-transaction lock; released on drop, even if the delivery panics.
@@ -173,6 +177,7 @@ impl Courier {
                 in_flight: Mutex::new(HashSet::new()),
                 released: Notify::new(),
                 resend: Mutex::new(None),
+                stopping: AtomicBool::new(false),
             }),
         }
     }
@@ -400,8 +405,18 @@ impl Inner {
         now_millis().saturating_add(self.policy.backoff(failures).as_millis() as Millis)
     }
 
+    fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
     async fn send(&self, t: &StoredTransaction) -> Result<DeliveryOutcome, CourierError> {
         let id = t.id.clone();
+        if self.is_stopping() {
+            // Stored and untouched: the next start (retry loop, Resend All) sends it.
+            return Ok(DeliveryOutcome::Pending {
+                reason: "the station is stopping; the transaction stays in the outbox".into(),
+            });
+        }
         let key = id.clone();
         let payload = self
             .db(move |o| o.payload(&key))

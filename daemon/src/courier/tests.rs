@@ -9,7 +9,7 @@ use serde_json::json;
 use state_machine::{Cpf, DeliveryOutcome, Mode};
 
 use super::*;
-use crate::outbox::tests::Scratch;
+use crate::outbox::tests::{test_key, Scratch};
 use crate::outbox::NewTransaction;
 use crate::upstream::testserver::{self, json, login_ok, start, text, TestServer};
 use crate::upstream::wire::{Biometric, UserTransaction, UserTransactionRequest};
@@ -142,7 +142,7 @@ async fn rig(name: &str, concurrency: usize) -> Rig {
     let server = fake_server(fake.clone()).await;
     let upstream =
         UpstreamClient::new(&testserver::settings(&server.url), Some("pw".into())).unwrap();
-    let outbox = Outbox::open(dir.db()).unwrap();
+    let outbox = Outbox::open(dir.db(), test_key()).unwrap();
     let policy = RetryPolicy {
         initial: Duration::from_millis(40),
         max: Duration::from_millis(200),
@@ -534,7 +534,7 @@ async fn a_failed_login_never_rejects_a_transaction() {
         max: Duration::from_millis(200),
         concurrency: 1,
     };
-    let outbox = Outbox::open(dir.db()).unwrap();
+    let outbox = Outbox::open(dir.db(), test_key()).unwrap();
     let courier = Courier::new(outbox, Arc::new(upstream), policy);
     let r = Rig {
         _dir: dir,

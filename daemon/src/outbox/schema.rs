@@ -4,7 +4,7 @@ use rusqlite::Connection;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`. Append only: a released
 /// migration is never edited, because stations in the field already ran it.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // v1: transactions, their delivery attempts, and operators' biometrics for offline login.
     r#"
     CREATE TABLE transactions (
@@ -46,6 +46,28 @@ const MIGRATIONS: &[&str] = &[
         fingers         TEXT NOT NULL,
         stored_at       INTEGER NOT NULL,
         templates       BLOB NOT NULL
+    );
+    "#,
+    // v2: biometric payloads sealed at rest (`payload_key` names the key, NULL until a v1 row
+    // is sealed at open), payloads purged after the retention period (the row stays), the
+    // technician's acknowledgement of rejected transactions, and facts about the database
+    // itself (`station_meta`: which key seals it).
+    r#"
+    ALTER TABLE transactions ADD COLUMN payload_key TEXT;
+    ALTER TABLE transactions ADD COLUMN payload_nonce BLOB;
+    ALTER TABLE transactions ADD COLUMN payload_purged_at INTEGER;
+    ALTER TABLE transactions ADD COLUMN acknowledged_at INTEGER;
+    CREATE INDEX transactions_retention ON transactions (state, delivered_at)
+        WHERE payload_purged_at IS NULL;
+    CREATE INDEX transactions_unsealed ON transactions (id)
+        WHERE payload_key IS NULL AND payload_purged_at IS NULL;
+
+    ALTER TABLE operators ADD COLUMN templates_key TEXT;
+    ALTER TABLE operators ADD COLUMN templates_nonce BLOB;
+
+    CREATE TABLE station_meta (
+        name            TEXT PRIMARY KEY NOT NULL,
+        value           TEXT NOT NULL
     );
     "#,
 ];

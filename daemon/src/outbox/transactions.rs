@@ -7,13 +7,19 @@ use rusqlite::{params, OptionalExtension, Row};
 use state_machine::{Cpf, Millis, Mode};
 
 use super::{
-    now_millis, DeliveryAttempt, Failure, NewTransaction, Outbox, OutboxError, StoredTransaction,
-    TxState,
+    now_millis, seal::SealError, DeliveryAttempt, Failure, NewTransaction, Outbox, OutboxError,
+    StoredTransaction, TxState,
 };
 
 const COLUMNS: &str =
     "id, mode, cpf, operator, timestamp, created_at, state, attempts, last_error, \
-     next_attempt_at, tguid, result_status, result_message, result_at, delivered_at, summary";
+     next_attempt_at, tguid, result_status, result_message, result_at, delivered_at, summary, \
+     payload_purged_at, acknowledged_at";
+
+/// The associated data a transaction's payload is sealed under: its station id.
+pub(super) fn payload_context(id: &str) -> String {
+    format!("transaction:{id}")
+}
 
 /// The states a transaction may leave for `to`.
 fn allowed_from(to: TxState) -> &'static [TxState] {
@@ -44,7 +50,7 @@ fn mode_str(mode: Mode) -> Result<&'static str, OutboxError> {
     }
 }
 
-fn to_i64(v: Millis) -> i64 {
+pub(super) fn to_i64(v: Millis) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
@@ -87,6 +93,8 @@ fn read_row(row: &Row<'_>) -> rusqlite::Result<StoredTransaction> {
         result_at: opt_millis(13)?,
         delivered_at: opt_millis(14)?,
         summary: serde_json::from_str(&summary).unwrap_or(serde_json::Value::Null),
+        payload_purged_at: opt_millis(16)?,
+        acknowledged_at: opt_millis(17)?,
     })
 }
 
@@ -98,13 +106,21 @@ impl Outbox {
         let id = uuid::Uuid::new_v4().to_string();
         let now = to_i64(now_millis());
         let summary = tx.summary.to_string();
+        let key = &self.inner.key;
+        let (nonce, sealed) = key
+            .seal(&payload_context(&id), &tx.payload)
+            .map_err(|source| OutboxError::Sealed {
+                what: format!("transaction {id}"),
+                source,
+            })?;
         self.with(|conn| {
             let inserted = conn.execute(
                 "INSERT INTO transactions (id, mode, cpf, operator, timestamp, created_at, state, attempts,
-                     next_attempt_at, payload, summary)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'PENDING', 0, ?6, ?7, ?8)
+                     next_attempt_at, payload, summary, payload_key, payload_nonce)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'PENDING', 0, ?6, ?7, ?8, ?9, ?10)
                  ON CONFLICT (cpf, timestamp) DO NOTHING",
-                params![id, mode, tx.cpf.digits(), tx.operator.digits(), to_i64(tx.timestamp), now, tx.payload, summary],
+                params![id, mode, tx.cpf.digits(), tx.operator.digits(), to_i64(tx.timestamp), now, sealed, summary,
+                        key.id(), nonce],
             )?;
             if inserted == 0 {
                 let existing: String = conn.query_row(
@@ -136,17 +152,40 @@ impl Outbox {
         })
     }
 
-    /// The stored request body.
+    /// The stored request body, opened. `None`: no such transaction; `Purged` once the
+    /// retention period dropped it.
     pub fn payload(&self, id: &str) -> Result<Option<Vec<u8>>, OutboxError> {
-        self.with(|conn| {
+        type Stored = (Vec<u8>, Option<String>, Option<Vec<u8>>, Option<i64>);
+        let row: Option<Stored> = self.with(|conn| {
             Ok(conn
                 .query_row(
-                    "SELECT payload FROM transactions WHERE id = ?1",
+                    "SELECT payload, payload_key, payload_nonce, payload_purged_at FROM transactions WHERE id = ?1",
                     [id],
-                    |r| r.get(0),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )
                 .optional()?)
-        })
+        })?;
+        let Some((sealed, key_id, nonce, purged)) = row else {
+            return Ok(None);
+        };
+        if purged.is_some() {
+            return Err(OutboxError::Purged(id.to_string()));
+        }
+        let key = &self.inner.key;
+        let sealed_error = |source| OutboxError::Sealed {
+            what: format!("transaction {id}"),
+            source,
+        };
+        if key_id.as_deref() != Some(key.id()) {
+            return Err(sealed_error(SealError::Forged));
+        }
+        key.open(
+            &payload_context(id),
+            nonce.as_deref().unwrap_or_default(),
+            &sealed,
+        )
+        .map(Some)
+        .map_err(sealed_error)
     }
 
     /// Every recorded attempt, oldest first.
@@ -366,21 +405,29 @@ impl Outbox {
         })
     }
 
+    /// At a graceful stop: sends not finished in time may have reached the server.
+    pub fn abandon_sending(&self) -> Result<usize, OutboxError> {
+        self.sending_to_ambiguous("spidd stopped before this send finished")
+    }
+
     /// At open: rows left SENDING by a crash may have reached the server.
     pub(super) fn recover_interrupted(&self) -> Result<usize, OutboxError> {
-        const WHY: &str = "spidd stopped while this transaction was being sent";
+        self.sending_to_ambiguous("spidd stopped while this transaction was being sent")
+    }
+
+    fn sending_to_ambiguous(&self, why: &str) -> Result<usize, OutboxError> {
         let now = to_i64(now_millis());
         self.with(|conn| {
             let tx = conn.transaction()?;
             tx.execute(
                 "INSERT INTO delivery_attempts (transaction_id, at, outcome, error)
                  SELECT id, ?1, 'AMBIGUOUS', ?2 FROM transactions WHERE state = 'SENDING'",
-                params![now, WHY],
+                params![now, why],
             )?;
             let n = tx.execute(
                 "UPDATE transactions SET state = 'AMBIGUOUS', last_error = ?2, next_attempt_at = ?1
                  WHERE state = 'SENDING'",
-                params![now, WHY],
+                params![now, why],
             )?;
             tx.commit()?;
             Ok::<usize, Failure>(n)

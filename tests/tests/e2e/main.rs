@@ -1,6 +1,7 @@
 //! End-to-end tests: a whole `spidd --simulate` station driven over real HTTP, as an integrator
 //! and a technician would. One test binary; shared helpers in `station.rs`.
 
+mod crash;
 mod devices;
 mod errors;
 mod external_upstream;

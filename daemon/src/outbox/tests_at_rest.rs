@@ -269,3 +269,24 @@ impl Outbox {
         .unwrap()
     }
 }
+
+#[test]
+fn a_read_only_database_refuses_new_transactions_as_storage_trouble() {
+    let dir = Scratch::new("readonly");
+    let outbox = Outbox::open(dir.db(), test_key()).unwrap();
+    let kept = outbox.enqueue(biometric_tx(CPF, 1)).unwrap();
+    // `query_only` makes SQLite refuse every write with SQLITE_READONLY, as a file system
+    // remounted read-only does; unlike file modes, it also holds when the tests run as root.
+    outbox
+        .with(|c| {
+            c.execute_batch("PRAGMA query_only = ON;")?;
+            Ok(())
+        })
+        .unwrap();
+    let e = outbox.enqueue(biometric_tx(CPF, 2)).unwrap_err();
+    assert!(e.is_storage(), "{e:?}");
+    let e = outbox.mark_sending(&kept).unwrap_err();
+    assert!(e.is_storage(), "{e:?}");
+    assert_eq!(outbox.get(&kept).unwrap().unwrap().state, TxState::Pending);
+    assert!(outbox.payload(&kept).unwrap().is_some());
+}

@@ -49,7 +49,10 @@ fn cpf(n: u32) -> String {
             .sum();
         digits.push(sum * 10 % 11 % 10);
     }
-    digits.iter().map(|d| char::from_digit(*d, 10).unwrap()).collect()
+    digits
+        .iter()
+        .map(|d| char::from_digit(*d, 10).unwrap())
+        .collect()
 }
 
 struct Daemon {
@@ -128,7 +131,8 @@ async fn wait_status(http: &reqwest::Client, api: &str, want: &str) -> bool {
 async fn enroll(http: &reqwest::Client, api: &str, cpf: &str) -> Option<(String, String)> {
     use reqwest::Method;
     let status = call(http, Method::GET, format!("{api}/login/status")).await?;
-    let mut logged_in = status["status"] == "OPERATOR_OK" || status["status"] == "OPERATOR_OFFLINE_OK";
+    let mut logged_in =
+        status["status"] == "OPERATOR_OK" || status["status"] == "OPERATOR_OFFLINE_OK";
     for _ in 0..20 {
         if logged_in {
             break;
@@ -145,7 +149,9 @@ async fn enroll(http: &reqwest::Client, api: &str, cpf: &str) -> Option<(String,
         return None;
     }
     let started = call(http, Method::GET, format!("{api}/enroll/{cpf}")).await?;
-    if started["status"] != "CLIENT_CAPTURING" || !wait_status(http, api, "CLIENT_CAPTURE_DONE").await {
+    if started["status"] != "CLIENT_CAPTURING"
+        || !wait_status(http, api, "CLIENT_CAPTURE_DONE").await
+    {
         return None;
     }
     call(http, Method::GET, format!("{api}/operator/capture")).await?;
@@ -181,7 +187,13 @@ async fn no_transaction_is_lost_or_doubled_across_kill_9() {
     let sim_port = free_port();
     let _server = Process(
         Command::new(workspace_binary("spid-sim"))
-            .args(["server", "--listen", &format!("127.0.0.1:{sim_port}"), "--enroll-delay-ms", "0"])
+            .args([
+                "server",
+                "--listen",
+                &format!("127.0.0.1:{sim_port}"),
+                "--enroll-delay-ms",
+                "0",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -223,8 +235,8 @@ async fn no_transaction_is_lost_or_doubled_across_kill_9() {
     for i in 0..n {
         let cpf = cpf(i);
         // About a third of the flows are cut by a kill -9 somewhere in them.
-        let kill_after = (rng.gen_range(0.0..1.0) < 0.35)
-            .then(|| Duration::from_millis(rng.gen_range(0..4000)));
+        let kill_after =
+            (rng.gen_range(0.0..1.0) < 0.35).then(|| Duration::from_millis(rng.gen_range(0..4000)));
         let flow = enroll(&http, &daemon.api, &cpf);
         let outcome = match kill_after {
             None => flow.await,
@@ -254,9 +266,13 @@ async fn no_transaction_is_lost_or_doubled_across_kill_9() {
     set_mode(json!({"mode": "up"})).await;
     let mut remaining = u64::MAX;
     for _ in 0..10 {
-        let r = call(&http, reqwest::Method::POST, format!("{}/capture/resend-all", daemon.api))
-            .await
-            .expect("resend all answers");
+        let r = call(
+            &http,
+            reqwest::Method::POST,
+            format!("{}/capture/resend-all", daemon.api),
+        )
+        .await
+        .expect("resend all answers");
         remaining = r["remaining"].as_u64().unwrap();
         if remaining == 0 {
             break;
@@ -276,20 +292,33 @@ async fn no_transaction_is_lost_or_doubled_across_kill_9() {
     let mut at_server: BTreeMap<(String, u64), usize> = BTreeMap::new();
     for r in &requests {
         if r["method"] == "POST" && r["path"] == "/gbs-spid-server/people" {
-            let user = r["body"]["data"]["userId"].as_str().unwrap_or("").to_string();
+            let user = r["body"]["data"]["userId"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
             let ts = r["body"]["data"]["timestamp"].as_u64().unwrap_or(0);
             *at_server.entry((user, ts)).or_default() += 1;
         }
     }
     for ((user, ts), copies) in &at_server {
-        assert_eq!(*copies, 1, "{user} @ {ts} reached the server {copies} times");
+        assert_eq!(
+            *copies, 1,
+            "{user} @ {ts} reached the server {copies} times"
+        );
     }
     for (cpf, id) in &answered {
         let held = at_server.keys().filter(|(u, _)| u == cpf).count();
-        assert_eq!(held, 1, "transaction {id} of {cpf} is at the server {held} times");
-        let result = call(&http, reqwest::Method::GET, format!("{}/capture/result/{id}", daemon.api))
-            .await
-            .expect("result");
+        assert_eq!(
+            held, 1,
+            "transaction {id} of {cpf} is at the server {held} times"
+        );
+        let result = call(
+            &http,
+            reqwest::Method::GET,
+            format!("{}/capture/result/{id}", daemon.api),
+        )
+        .await
+        .expect("result");
         assert_ne!(result["status"], "CAPTURE_PENDING", "{id}: {result}");
     }
     eprintln!(
@@ -306,7 +335,11 @@ async fn no_transaction_is_lost_or_doubled_across_kill_9() {
 }
 
 async fn enroll_login(http: &reqwest::Client, api: &str) -> bool {
-    call(http, reqwest::Method::GET, format!("{api}/login/{OPERATOR}"))
-        .await
-        .is_some_and(|l| l["status"] == "OPERATOR_OK")
+    call(
+        http,
+        reqwest::Method::GET,
+        format!("{api}/login/{OPERATOR}"),
+    )
+    .await
+    .is_some_and(|l| l["status"] == "OPERATOR_OK")
 }

@@ -196,7 +196,7 @@ impl Courier {
     pub async fn deliver(&self, id: &str) -> Result<DeliveryOutcome, CourierError> {
         let inner = self.inner.clone();
         let id = id.to_string();
-        tokio::spawn(async move { inner.deliver_now(id).await })
+        tokio::spawn(async move { inner.deliver_now(id, false).await })
             .await
             .map_err(|e| CourierError::Task(e.to_string()))?
     }
@@ -338,7 +338,13 @@ impl Inner {
         }
     }
 
-    async fn deliver_now(self: Arc<Self>, id: String) -> Result<DeliveryOutcome, CourierError> {
+    /// `announced`: the send was recorded by `Outbox::announce_sends` (batches), so marking
+    /// it SENDING needs no fsync of its own.
+    async fn deliver_now(
+        self: Arc<Self>,
+        id: String,
+        announced: bool,
+    ) -> Result<DeliveryOutcome, CourierError> {
         let _claim = self.claim(&id).await;
         let key = id.clone();
         let t = self
@@ -354,12 +360,12 @@ impl Inner {
             TxState::Rejected => Ok(DeliveryOutcome::Rejected {
                 reason: t.last_error.unwrap_or_default(),
             }),
-            TxState::Pending => self.send(&t).await,
+            TxState::Pending => self.send(&t, announced).await,
             // SENDING cannot be seen under the claim except after a failed bookkeeping
             // write; like AMBIGUOUS, the server may hold it.
             TxState::Ambiguous | TxState::Sending => match self.find_upstream(&t).await {
                 Ok(Some((tguid, status))) => self.deduplicated(&id, tguid, status).await,
-                Ok(None) => self.send(&t).await,
+                Ok(None) => self.send(&t, announced).await,
                 Err(e) => {
                     let reason = format!(
                         "could not ask the SPID server whether it holds the transaction: {e}"
@@ -409,7 +415,11 @@ impl Inner {
         self.stopping.load(Ordering::SeqCst)
     }
 
-    async fn send(&self, t: &StoredTransaction) -> Result<DeliveryOutcome, CourierError> {
+    async fn send(
+        &self,
+        t: &StoredTransaction,
+        announced: bool,
+    ) -> Result<DeliveryOutcome, CourierError> {
         let id = t.id.clone();
         if self.is_stopping() {
             // Stored and untouched: the next start (retry loop, Resend All) sends it.
@@ -423,7 +433,14 @@ impl Inner {
             .await?
             .ok_or_else(|| CourierError::NotFound(id.clone()))?;
         let key = id.clone();
-        self.db(move |o| o.mark_sending(&key)).await?;
+        self.db(move |o| {
+            if announced {
+                o.mark_sending_announced(&key)
+            } else {
+                o.mark_sending(&key)
+            }
+        })
+        .await?;
         let failures = t.attempts + 1;
         let outcome = self.upstream.submit_raw(t.mode, &payload).await;
         let (i, next) = (id.clone(), self.next_attempt(failures));

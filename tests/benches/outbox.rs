@@ -37,12 +37,12 @@ fn binary(name: &str) -> PathBuf {
     exe.parent().unwrap().parent().unwrap().join(name)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// `N` distinct free ports (all held open while choosing, so none is picked twice).
+fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<_> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    std::array::from_fn(|i| listeners[i].local_addr().unwrap().port())
 }
 
 fn cpf(n: u32) -> String {
@@ -172,7 +172,7 @@ fn bodies(template: &Value, q: usize) -> Vec<(String, u64, Vec<u8>)> {
 }
 
 async fn spid_sim(http: &reqwest::Client) -> (Process, String) {
-    let port = free_port();
+    let [port] = free_ports();
     let p = Process(
         Command::new(binary("spid-sim"))
             .args([
@@ -227,14 +227,14 @@ async fn drain_daemon(
         format!("[outbox]\nresend_concurrency = {CONCURRENCY}\n"),
     )
     .unwrap();
-    let port = free_port();
+    let [port, control] = free_ports();
     let daemon = Process(
         Command::new(binary("spidd"))
             .args(["--simulate", "--config"])
             .arg(&cfg)
             .args(["--upstream", &format!("{base}/gbs-spid-server")])
             .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--sim-control", &format!("127.0.0.1:{}", free_port())])
+            .args(["--sim-control", &format!("127.0.0.1:{control}")])
             .arg("--data-dir")
             .arg(&data)
             .env("SPIDD_LOG", "warn")

@@ -105,6 +105,9 @@ impl Inner {
             if self.stopping.load(Ordering::SeqCst) {
                 break;
             }
+            // One fsync for the page instead of one per send.
+            let announced = page.clone();
+            self.db(move |o| o.announce_sends(&announced)).await?;
             for id in page {
                 let permit = self
                     .slots
@@ -114,7 +117,7 @@ impl Inner {
                     .expect("the semaphore is never closed");
                 let inner = self.clone();
                 tasks.spawn(async move {
-                    let outcome = inner.deliver_now(id).await;
+                    let outcome = inner.deliver_now(id, true).await;
                     drop(permit);
                     outcome
                 });
@@ -146,6 +149,8 @@ impl Inner {
     pub(super) async fn deliver_due(self: Arc<Self>) -> Result<(), CourierError> {
         let now = now_millis();
         let due = self.db(move |o| o.due_ids(now, PAGE)).await?;
+        let announced = due.clone();
+        self.db(move |o| o.announce_sends(&announced)).await?;
         let mut tasks = JoinSet::new();
         for id in due {
             let permit = self
@@ -156,7 +161,7 @@ impl Inner {
                 .expect("the semaphore is never closed");
             let inner = self.clone();
             tasks.spawn(async move {
-                let outcome = inner.deliver_now(id).await;
+                let outcome = inner.deliver_now(id, true).await;
                 drop(permit);
                 outcome
             });

@@ -51,12 +51,15 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // v2: biometric payloads sealed at rest (`payload_key` names the key, NULL until a v1 row
     // is sealed at open), payloads purged after the retention period (the row stays), the
     // technician's acknowledgement of rejected transactions, and facts about the database
-    // itself (`station_meta`: which key seals it).
+    // itself (`station_meta`: which key seals it). `send_intent`: a batch (Resend All, retry
+    // loop) durably announced a send of this row; found PENDING after a crash, it may have
+    // gone out, so it is checked with the server first.
     r#"
     ALTER TABLE transactions ADD COLUMN payload_key TEXT;
     ALTER TABLE transactions ADD COLUMN payload_nonce BLOB;
     ALTER TABLE transactions ADD COLUMN payload_purged_at INTEGER;
     ALTER TABLE transactions ADD COLUMN acknowledged_at INTEGER;
+    ALTER TABLE transactions ADD COLUMN send_intent INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX transactions_retention ON transactions (state, delivered_at)
         WHERE payload_purged_at IS NULL;
     CREATE INDEX transactions_unsealed ON transactions (id)

@@ -290,3 +290,30 @@ fn a_read_only_database_refuses_new_transactions_as_storage_trouble() {
     assert_eq!(outbox.get(&kept).unwrap().unwrap().state, TxState::Pending);
     assert!(outbox.payload(&kept).unwrap().is_some());
 }
+
+#[test]
+fn an_announced_send_is_checked_after_a_crash_and_an_outcome_clears_it() {
+    let dir = Scratch::new("announce");
+    let (announced, finished, quiet) = {
+        let outbox = Outbox::open(dir.db(), test_key()).unwrap();
+        let ids: Vec<String> = (1..=3)
+            .map(|i| outbox.enqueue(new_tx(CPF, i)).unwrap())
+            .collect();
+        outbox.announce_sends(&ids[..2]).unwrap();
+        // The second one went out and failed: its outcome clears the announcement.
+        outbox.mark_sending_announced(&ids[1]).unwrap();
+        outbox.mark_pending(&ids[1], "HTTP 503", 0).unwrap();
+        (ids[0].clone(), ids[1].clone(), ids[2].clone())
+    };
+    // Reopened without a clean stop: the announced one may have gone out.
+    let outbox = Outbox::open(dir.db(), test_key()).unwrap();
+    assert_eq!(
+        outbox.get(&announced).unwrap().unwrap().state,
+        TxState::Ambiguous
+    );
+    assert_eq!(
+        outbox.get(&finished).unwrap().unwrap().state,
+        TxState::Pending
+    );
+    assert_eq!(outbox.get(&quiet).unwrap().unwrap().state, TxState::Pending);
+}

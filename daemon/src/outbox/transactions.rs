@@ -16,6 +16,9 @@ const COLUMNS: &str =
      next_attempt_at, tguid, result_status, result_message, result_at, delivered_at, summary, \
      payload_purged_at, acknowledged_at";
 
+/// The SET clause of an announced send (also how `transition` recognises one).
+const RELAXED_SENDING: &str = ", attempts = attempts + 1, send_intent = send_intent";
+
 /// The associated data a transaction's payload is sealed under: its station id.
 pub(super) fn payload_context(id: &str) -> String {
     format!("transaction:{id}")
@@ -211,21 +214,61 @@ impl Outbox {
         values: &[&dyn rusqlite::ToSql],
         attempt: Option<(&str, Option<&str>)>,
     ) -> Result<(), OutboxError> {
+        // Only SENDING must be on disk before the request leaves (fsync, `synchronous=FULL`).
+        // The outcomes after it commit with `synchronous=NORMAL`: in the OS cache at once
+        // (a killed process loses nothing), on disk with the next full commit or checkpoint. A
+        // power cut may lose one, leaving the row SENDING, which the next start turns
+        // AMBIGUOUS and checks with the server — never a second delivery.
+        // A send announced by `announce_sends` may skip the fsync of SENDING too: the
+        // announcement already is on disk, and the next start treats it like SENDING.
+        let relaxed = to != TxState::Sending || set.contains(RELAXED_SENDING);
         self.with(|conn| {
+            if relaxed {
+                conn.execute_batch("PRAGMA synchronous = NORMAL;")?;
+            }
+            let result = Self::transition_in(conn, id, to, set, values, attempt);
+            if relaxed {
+                conn.execute_batch("PRAGMA synchronous = FULL;")?;
+            }
+            result
+        })
+    }
+
+    fn transition_in(
+        conn: &mut rusqlite::Connection,
+        id: &str,
+        to: TxState,
+        set: &str,
+        values: &[&dyn rusqlite::ToSql],
+        attempt: Option<(&str, Option<&str>)>,
+    ) -> Result<(), Failure> {
+        {
             let tx = conn.transaction()?;
             let sql = format!(
-                "UPDATE transactions SET state = '{}'{set} WHERE id = ?1 AND state IN ({})",
+                "UPDATE transactions SET state = '{}'{}{set} WHERE id = ?1 AND state IN ({})",
                 to.as_str(),
+                if to == TxState::Sending {
+                    ""
+                } else {
+                    ", send_intent = 0"
+                },
                 sql_list(allowed_from(to))
             );
             let mut params: Vec<&dyn rusqlite::ToSql> = vec![&id];
             params.extend_from_slice(values);
             if tx.execute(&sql, params.as_slice())? == 0 {
-                let state: Option<String> =
-                    tx.query_row("SELECT state FROM transactions WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+                let state: Option<String> = tx
+                    .query_row("SELECT state FROM transactions WHERE id = ?1", [id], |r| {
+                        r.get(0)
+                    })
+                    .optional()?;
                 return Err(match state.as_deref().and_then(TxState::parse) {
                     None => OutboxError::NotFound(id.to_string()),
-                    Some(state) => OutboxError::InvalidTransition { id: id.to_string(), state, to },
+                    Some(state) => OutboxError::InvalidTransition {
+                        id: id.to_string(),
+                        state,
+                        to,
+                    },
                 }
                 .into());
             }
@@ -237,12 +280,40 @@ impl Outbox {
             }
             tx.commit()?;
             Ok(())
-        })
+        }
     }
 
-    /// PENDING/AMBIGUOUS → SENDING, counting the attempt.
+    /// PENDING/AMBIGUOUS → SENDING, counting the attempt; on disk (fsync) when it returns.
     pub fn mark_sending(&self, id: &str) -> Result<(), OutboxError> {
         self.transition(id, TxState::Sending, ", attempts = attempts + 1", &[], None)
+    }
+
+    /// [`Outbox::mark_sending`] for a row whose send [`Outbox::announce_sends`] recorded:
+    /// committed without its own fsync.
+    pub fn mark_sending_announced(&self, id: &str) -> Result<(), OutboxError> {
+        self.transition(id, TxState::Sending, RELAXED_SENDING, &[], None)
+    }
+
+    /// Durably records (one fsync for the batch) that sends of `ids` may start: until each
+    /// gets an outcome, a crash leaves it to be checked with the server before a resend.
+    pub fn announce_sends(&self, ids: &[String]) -> Result<(), OutboxError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.with(|conn| {
+            let tx = conn.transaction()?;
+            {
+                let mut stmt = tx.prepare(
+                    "UPDATE transactions SET send_intent = 1
+                     WHERE id = ?1 AND state IN ('PENDING', 'AMBIGUOUS')",
+                )?;
+                for id in ids {
+                    stmt.execute([id])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
     }
 
     /// The server accepted it with `tguid`.
@@ -421,12 +492,14 @@ impl Outbox {
             let tx = conn.transaction()?;
             tx.execute(
                 "INSERT INTO delivery_attempts (transaction_id, at, outcome, error)
-                 SELECT id, ?1, 'AMBIGUOUS', ?2 FROM transactions WHERE state = 'SENDING'",
+                 SELECT id, ?1, 'AMBIGUOUS', ?2 FROM transactions
+                 WHERE state = 'SENDING' OR (state = 'PENDING' AND send_intent = 1)",
                 params![now, why],
             )?;
             let n = tx.execute(
-                "UPDATE transactions SET state = 'AMBIGUOUS', last_error = ?2, next_attempt_at = ?1
-                 WHERE state = 'SENDING'",
+                "UPDATE transactions SET state = 'AMBIGUOUS', last_error = ?2, next_attempt_at = ?1,
+                     send_intent = 0
+                 WHERE state = 'SENDING' OR (state = 'PENDING' AND send_intent = 1)",
                 params![now, why],
             )?;
             tx.commit()?;

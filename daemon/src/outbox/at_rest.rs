@@ -62,9 +62,8 @@ impl Outbox {
         let mut total = 0;
         loop {
             let n = self.seal_batch(
-                "SELECT id, payload FROM transactions
-                 WHERE payload_key IS NULL AND payload_purged_at IS NULL LIMIT ?1",
-                "UPDATE transactions SET payload = ?2, payload_key = ?3, payload_nonce = ?4 WHERE id = ?1",
+                "SELECT transaction_id, sealed FROM payloads WHERE key_id IS NULL LIMIT ?1",
+                "UPDATE payloads SET sealed = ?2, key_id = ?3, nonce = ?4 WHERE transaction_id = ?1",
                 payload_context,
             )?;
             total += n;

@@ -31,8 +31,9 @@ impl Outbox {
         loop {
             let now = to_i64(now_millis());
             let n = self.with(|conn| {
-                Ok(conn.execute(
-                    "UPDATE transactions SET payload = x'', payload_nonce = NULL, payload_purged_at = ?2
+                let db = conn.transaction()?;
+                let n = db.execute(
+                    "UPDATE transactions SET payload_purged_at = ?2
                      WHERE id IN (
                          SELECT id FROM transactions
                          WHERE payload_purged_at IS NULL
@@ -40,7 +41,14 @@ impl Outbox {
                                 OR (state = 'REJECTED' AND acknowledged_at IS NOT NULL))
                          LIMIT ?3)",
                     params![cutoff, now, PURGE_BATCH],
-                )?)
+                )?;
+                db.execute(
+                    "DELETE FROM payloads WHERE transaction_id IN
+                         (SELECT id FROM transactions WHERE payload_purged_at = ?1)",
+                    [now],
+                )?;
+                db.commit()?;
+                Ok(n)
             })?;
             report.purged += n as u64;
             if (n as i64) < PURGE_BATCH {
@@ -92,12 +100,18 @@ impl Outbox {
         }
         let station_id = t.id.clone();
         self.with(|conn| {
-            conn.execute(
+            let db = conn.transaction()?;
+            db.execute(
                 "UPDATE transactions SET acknowledged_at = COALESCE(acknowledged_at, ?2),
-                     payload = x'', payload_nonce = NULL, payload_purged_at = COALESCE(payload_purged_at, ?2)
+                     payload_purged_at = COALESCE(payload_purged_at, ?2)
                  WHERE id = ?1 AND state = 'REJECTED'",
                 params![station_id, now],
             )?;
+            db.execute(
+                "DELETE FROM payloads WHERE transaction_id = ?1",
+                [&station_id],
+            )?;
+            db.commit()?;
             Ok(())
         })?;
         tracing::info!(id = %station_id, "rejected transaction acknowledged; its payload is dropped");

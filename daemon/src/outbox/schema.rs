@@ -48,22 +48,28 @@ pub(super) const MIGRATIONS: &[&str] = &[
         templates       BLOB NOT NULL
     );
     "#,
-    // v2: biometric payloads sealed at rest (`payload_key` names the key, NULL until a v1 row
-    // is sealed at open), payloads purged after the retention period (the row stays), the
-    // technician's acknowledgement of rejected transactions, and facts about the database
-    // itself (`station_meta`: which key seals it). `send_intent`: a batch (Resend All, retry
-    // loop) durably announced a send of this row; found PENDING after a crash, it may have
-    // gone out, so it is checked with the server first.
+    // v2: biometric payloads move to their own table, sealed at rest (`key_id` names the key;
+    // NULL for a v1 payload until it is sealed at open), so that state updates no longer
+    // rewrite the payload; payloads are purged after the retention period (the transaction
+    // row stays); the technician's acknowledgement of rejections; `send_intent`: a batch
+    // durably announced a send of this row (found PENDING after a crash, it may have gone out,
+    // so the server is asked first); facts about the database (`station_meta`: its key's id).
     r#"
-    ALTER TABLE transactions ADD COLUMN payload_key TEXT;
-    ALTER TABLE transactions ADD COLUMN payload_nonce BLOB;
+    CREATE TABLE payloads (
+        transaction_id  TEXT PRIMARY KEY NOT NULL REFERENCES transactions (id) ON DELETE CASCADE,
+        sealed          BLOB NOT NULL,
+        key_id          TEXT,
+        nonce           BLOB
+    );
+    INSERT INTO payloads (transaction_id, sealed) SELECT id, payload FROM transactions;
+    UPDATE transactions SET payload = x'';
+    CREATE INDEX payloads_unsealed ON payloads (transaction_id) WHERE key_id IS NULL;
+
     ALTER TABLE transactions ADD COLUMN payload_purged_at INTEGER;
     ALTER TABLE transactions ADD COLUMN acknowledged_at INTEGER;
     ALTER TABLE transactions ADD COLUMN send_intent INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX transactions_retention ON transactions (state, delivered_at)
         WHERE payload_purged_at IS NULL;
-    CREATE INDEX transactions_unsealed ON transactions (id)
-        WHERE payload_key IS NULL AND payload_purged_at IS NULL;
 
     ALTER TABLE operators ADD COLUMN templates_key TEXT;
     ALTER TABLE operators ADD COLUMN templates_nonce BLOB;

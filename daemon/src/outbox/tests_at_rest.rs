@@ -127,8 +127,8 @@ fn a_tampered_payload_does_not_open() {
     outbox
         .with(|c| {
             c.execute(
-                "UPDATE transactions SET payload = (SELECT payload FROM transactions WHERE id = ?2),
-                     payload_nonce = (SELECT payload_nonce FROM transactions WHERE id = ?2) WHERE id = ?1",
+                "UPDATE payloads SET sealed = (SELECT sealed FROM payloads WHERE transaction_id = ?2),
+                     nonce = (SELECT nonce FROM payloads WHERE transaction_id = ?2) WHERE transaction_id = ?1",
                 params![a, b],
             )?;
             Ok(())

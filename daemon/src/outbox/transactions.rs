@@ -117,22 +117,27 @@ impl Outbox {
                 source,
             })?;
         self.with(|conn| {
-            let inserted = conn.execute(
+            let db = conn.transaction()?;
+            let inserted = db.execute(
                 "INSERT INTO transactions (id, mode, cpf, operator, timestamp, created_at, state, attempts,
-                     next_attempt_at, payload, summary, payload_key, payload_nonce)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'PENDING', 0, ?6, ?7, ?8, ?9, ?10)
+                     next_attempt_at, payload, summary)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'PENDING', 0, ?6, x'', ?7)
                  ON CONFLICT (cpf, timestamp) DO NOTHING",
-                params![id, mode, tx.cpf.digits(), tx.operator.digits(), to_i64(tx.timestamp), now, sealed, summary,
-                        key.id(), nonce],
+                params![id, mode, tx.cpf.digits(), tx.operator.digits(), to_i64(tx.timestamp), now, summary],
             )?;
             if inserted == 0 {
-                let existing: String = conn.query_row(
+                let existing: String = db.query_row(
                     "SELECT id FROM transactions WHERE cpf = ?1 AND timestamp = ?2",
                     params![tx.cpf.digits(), to_i64(tx.timestamp)],
                     |r| r.get(0),
                 )?;
                 return Err(OutboxError::Duplicate { id: existing }.into());
             }
+            db.execute(
+                "INSERT INTO payloads (transaction_id, sealed, key_id, nonce) VALUES (?1, ?2, ?3, ?4)",
+                params![id, sealed, key.id(), nonce],
+            )?;
+            db.commit()?;
             Ok(())
         })?;
         tracing::info!(id = %id, mode, cpf = %tx.cpf.masked(), "transaction stored in the outbox");
@@ -162,7 +167,8 @@ impl Outbox {
         let row: Option<Stored> = self.with(|conn| {
             Ok(conn
                 .query_row(
-                    "SELECT payload, payload_key, payload_nonce, payload_purged_at FROM transactions WHERE id = ?1",
+                    "SELECT COALESCE(p.sealed, x''), p.key_id, p.nonce, t.payload_purged_at
+                     FROM transactions t LEFT JOIN payloads p ON p.transaction_id = t.id WHERE t.id = ?1",
                     [id],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )

@@ -129,7 +129,6 @@ async fn harvest_body(dir: &Path) -> Value {
         }
     };
     let wait = |want: &'static str| {
-        let get = get;
         async move {
             while get("/capture/status".into()).await["status"] != want {
                 tokio::time::sleep(Duration::from_millis(20)).await;

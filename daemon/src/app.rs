@@ -12,10 +12,11 @@ use tracing::{info, warn};
 use crate::api::{self, AppState};
 use crate::capture::{CaptureContext, OperatorTemplates};
 use crate::config::{self, Config, ConfigError, ImageFormat};
+use crate::courier::schedule::{run_schedule, ResendSchedule, SchedulerHandle};
 use crate::courier::{Courier, RetryPolicy};
 use crate::devices::{DeviceManager, Families};
 use crate::link::Link;
-use crate::outbox::Outbox;
+use crate::outbox::{KeySource, Outbox};
 use crate::runtime::payload::SampleFormat;
 use crate::runtime::{Flow, Services};
 use crate::simulate::Simulation;
@@ -36,6 +37,9 @@ pub struct Options {
 
 /// The default address of the simulator control API.
 pub const DEFAULT_SIM_CONTROL: &str = "127.0.0.1:19981";
+/// How long sends already on the wire may take to finish at shutdown (the unit's
+/// `TimeoutStopSec` is 30 s); unfinished ones become AMBIGUOUS.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 /// Largest face JPEG sent upstream.
 const FACE_JPEG_MAX: usize = 800 * 1024;
 
@@ -45,6 +49,8 @@ pub enum AppError {
     Config(#[from] ConfigError),
     #[error("cannot open the database {path}: {reason}")]
     Outbox { path: PathBuf, reason: String },
+    #[error("{0}")]
+    Key(String),
     #[error("cannot set up the SPID server client: {0}")]
     Upstream(String),
     #[error("cannot listen on {addr}: {source}")]
@@ -157,13 +163,19 @@ pub struct Running {
     simulation: Option<Simulation>,
     /// What SIGHUP needs to apply a changed configuration.
     reload: Option<crate::reload::Reloader>,
+    /// The daily Capture Resend All: `resend_schedule.next_run()` for status reports.
+    pub resend_schedule: SchedulerHandle,
+    /// Delivery, for the graceful stop (and `spidctl resend` through `resend_all`).
+    pub courier: Arc<Courier>,
 }
 
 impl Running {
-    /// Stops accepting requests, lets in-flight ones finish, and waits for the tasks.
+    /// Stops accepting requests and starting sends, lets in-flight ones finish (abandoned
+    /// sends become AMBIGUOUS), waits for the tasks and checkpoints the database.
     pub async fn stop(self) {
         info!("shutting down");
         let _ = self.stop_tx.send(true);
+        self.courier.shutdown(SHUTDOWN_GRACE).await;
         for task in self.tasks {
             if let Err(e) = task.await {
                 warn!(error = %e, "a task failed while stopping");
@@ -240,9 +252,24 @@ pub async fn start(options: Options) -> Result<Running, AppError> {
             reason: e.to_string(),
         })?;
     }
+    let key_source = KeySource::resolve(
+        config.outbox.key_file.as_deref(),
+        config::Environment::from_process()
+            .credentials_directory
+            .as_deref(),
+        &config.outbox.data_dir,
+    );
+    let key = {
+        let source = key_source.clone();
+        tokio::task::spawn_blocking(move || source.load())
+            .await
+            .map_err(|e| AppError::Key(e.to_string()))?
+            .map_err(|e| AppError::Key(e.to_string()))?
+    };
+    info!(key_file = %key_source.path().display(), key_id = %key.id(), "outbox key loaded");
     let outbox = {
         let path = db_path.clone();
-        tokio::task::spawn_blocking(move || Outbox::open(&path))
+        tokio::task::spawn_blocking(move || Outbox::open(&path, key))
             .await
             .map_err(|e| AppError::Outbox {
                 path: db_path.clone(),
@@ -333,6 +360,7 @@ pub async fn start(options: Options) -> Result<Running, AppError> {
     };
     let (reload_flow, reload_capture) = (flow.clone(), capture.clone());
     let link = Arc::new(Link::new(upstream.clone()));
+    let resend_schedule = SchedulerHandle::default();
     let status_state = crate::status::StatusState {
         started: std::time::Instant::now(),
         started_at: std::time::SystemTime::now(),
@@ -343,8 +371,10 @@ pub async fn start(options: Options) -> Result<Running, AppError> {
         devices: device_manager.clone(),
         capture: capture.clone(),
         upstream_url: config.upstream.url.clone(),
-        // The Resend All scheduler fills this in once it exists; until then /status says null.
-        next_scheduled_run: None,
+        next_scheduled_run: Some({
+            let schedule = resend_schedule.clone();
+            Arc::new(move || schedule.next_run())
+        }),
     };
     let state = AppState {
         flow,
@@ -380,6 +410,36 @@ pub async fn start(options: Options) -> Result<Running, AppError> {
     let retry = tokio::spawn(courier.clone().run_retry_loop(wait_stop(stop_rx.clone())));
     let mut tasks = vec![retry];
     tasks.push(tokio::spawn(remote.run_poller(wait_stop(stop_rx.clone()))));
+    {
+        let schedule = ResendSchedule::parse(&config.outbox.resend_cron).map_err(|e| {
+            ConfigError::Invalid {
+                key: "outbox.resend_cron".to_string(),
+                expected: "a cron expression of 6 fields (sec min hour day month weekday)"
+                    .to_string(),
+                got: e,
+            }
+        })?;
+        info!(cron = %schedule.expression(), "daily resend all scheduled (local time)");
+        let courier = courier.clone();
+        tasks.push(tokio::spawn(run_schedule(
+            schedule,
+            resend_schedule.clone(),
+            chrono::Local::now,
+            move || {
+                let courier = courier.clone();
+                async move {
+                    if let Err(e) = courier.resend_all().await {
+                        warn!(error = %e, "the scheduled resend all failed");
+                    }
+                }
+            },
+            wait_stop(stop_rx.clone()),
+        )));
+    }
+    tasks.push(tokio::spawn(courier.clone().run_retention(
+        config.outbox.retention,
+        wait_stop(stop_rx.clone()),
+    )));
     tasks.push(tokio::spawn(device_manager.run(wait_stop(stop_rx.clone()))));
     if let Some(interval) = crate::notify::watchdog_interval() {
         info!(
@@ -420,6 +480,8 @@ pub async fn start(options: Options) -> Result<Running, AppError> {
             tasks
         },
         simulation,
+        resend_schedule,
+        courier,
         reload: Some(crate::reload::Reloader::new(
             options,
             loaded,

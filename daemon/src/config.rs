@@ -137,9 +137,14 @@ pub struct OutboxSettings {
     pub data_dir: PathBuf,
     pub retry_initial: Duration,
     pub retry_max: Duration,
-    /// Six-field cron expression (seconds first), carried for the scheduler.
+    /// Six-field cron expression (seconds first), validated; run in local time.
     pub resend_cron: String,
     pub resend_concurrency: usize,
+    /// `outbox.key_file`: the key sealing biometric data at rest. `None`: the systemd
+    /// credential `outbox-key` when present, else `<data_dir>/outbox.key`.
+    pub key_file: Option<PathBuf>,
+    /// `outbox.retention`: how long a delivered transaction keeps its biometric payload.
+    pub retention: Duration,
 }
 
 impl OutboxSettings {

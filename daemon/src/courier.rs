@@ -5,9 +5,11 @@
 mod background;
 // status hook: Resend All progress for the technician status socket.
 pub mod progress;
+pub mod schedule;
 
 use std::collections::HashSet;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -143,6 +145,8 @@ struct Inner {
     resend: Mutex<Option<SharedResend>>,
     /// status hook: Resend All progress and the last run's record.
     progress: progress::ProgressBoard,
+    /// Set by [`Courier::shutdown`]: no new send starts.
+    stopping: AtomicBool,
 }
 
 /// The per-transaction lock; released on drop, even if the delivery panics.
@@ -178,6 +182,7 @@ impl Courier {
                 released: Notify::new(),
                 resend: Mutex::new(None),
                 progress: progress::ProgressBoard::default(),
+                stopping: AtomicBool::new(false),
             }),
         }
     }
@@ -201,7 +206,7 @@ impl Courier {
     pub async fn deliver(&self, id: &str) -> Result<DeliveryOutcome, CourierError> {
         let inner = self.inner.clone();
         let id = id.to_string();
-        tokio::spawn(async move { inner.deliver_now(id).await })
+        tokio::spawn(async move { inner.deliver_now(id, false).await })
             .await
             .map_err(|e| CourierError::Task(e.to_string()))?
     }
@@ -344,7 +349,13 @@ impl Inner {
         }
     }
 
-    async fn deliver_now(self: Arc<Self>, id: String) -> Result<DeliveryOutcome, CourierError> {
+    /// `announced`: the send was recorded by `Outbox::announce_sends` (batches), so marking
+    /// it SENDING needs no fsync of its own.
+    async fn deliver_now(
+        self: Arc<Self>,
+        id: String,
+        announced: bool,
+    ) -> Result<DeliveryOutcome, CourierError> {
         let _claim = self.claim(&id).await;
         let key = id.clone();
         let t = self
@@ -360,12 +371,12 @@ impl Inner {
             TxState::Rejected => Ok(DeliveryOutcome::Rejected {
                 reason: t.last_error.unwrap_or_default(),
             }),
-            TxState::Pending => self.send(&t).await,
+            TxState::Pending => self.send(&t, announced).await,
             // SENDING cannot be seen under the claim except after a failed bookkeeping
             // write; like AMBIGUOUS, the server may hold it.
             TxState::Ambiguous | TxState::Sending => match self.find_upstream(&t).await {
                 Ok(Some((tguid, status))) => self.deduplicated(&id, tguid, status).await,
-                Ok(None) => self.send(&t).await,
+                Ok(None) => self.send(&t, announced).await,
                 Err(e) => {
                     let reason = format!(
                         "could not ask the SPID server whether it holds the transaction: {e}"
@@ -411,15 +422,36 @@ impl Inner {
         now_millis().saturating_add(self.policy.backoff(failures).as_millis() as Millis)
     }
 
-    async fn send(&self, t: &StoredTransaction) -> Result<DeliveryOutcome, CourierError> {
+    fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    async fn send(
+        &self,
+        t: &StoredTransaction,
+        announced: bool,
+    ) -> Result<DeliveryOutcome, CourierError> {
         let id = t.id.clone();
+        if self.is_stopping() {
+            // Stored and untouched: the next start (retry loop, Resend All) sends it.
+            return Ok(DeliveryOutcome::Pending {
+                reason: "the station is stopping; the transaction stays in the outbox".into(),
+            });
+        }
         let key = id.clone();
         let payload = self
             .db(move |o| o.payload(&key))
             .await?
             .ok_or_else(|| CourierError::NotFound(id.clone()))?;
         let key = id.clone();
-        self.db(move |o| o.mark_sending(&key)).await?;
+        self.db(move |o| {
+            if announced {
+                o.mark_sending_announced(&key)
+            } else {
+                o.mark_sending(&key)
+            }
+        })
+        .await?;
         let failures = t.attempts + 1;
         let started = std::time::Instant::now(); // status hook: send latency
         let outcome = self.upstream.submit_raw(t.mode, &payload).await;

@@ -84,6 +84,8 @@ struct RawOutbox {
     retry_max: Option<Value>,
     resend_cron: Option<Value>,
     resend_concurrency: Option<Value>,
+    key_file: Option<Value>,
+    retention: Option<Value>,
     #[serde(flatten)]
     extra: Extra,
 }
@@ -405,7 +407,12 @@ impl RawOutbox {
         }
         let resend_cron = match &self.resend_cron {
             None => "0 30 2 * * *".to_string(),
-            Some(Value::String(s)) if s.split_whitespace().count() == 6 => s.split_whitespace().collect::<Vec<_>>().join(" "),
+            Some(Value::String(s))
+                if s.split_whitespace().count() == 6
+                    && s.parse::<cron::Schedule>().is_ok() =>
+            {
+                s.split_whitespace().collect::<Vec<_>>().join(" ")
+            }
             Some(v) => {
                 return Err(invalid(
                     "outbox.resend_cron",
@@ -426,6 +433,14 @@ impl RawOutbox {
                 1,
                 64,
             )? as usize,
+            key_file: path("outbox.key_file", self.key_file.as_ref())?,
+            retention: duration(
+                "outbox.retention",
+                self.retention.as_ref(),
+                SECS(7 * DAY),
+                MS(0),
+                SECS(3650 * DAY),
+            )?,
         })
     }
 }

@@ -47,6 +47,8 @@ fn empty_file_gives_the_documented_defaults() {
     assert_eq!(c.outbox.retry_initial, Duration::from_secs(30));
     assert_eq!(c.outbox.retry_max, Duration::from_secs(3600));
     assert_eq!(c.outbox.resend_cron, "0 30 2 * * *");
+    assert_eq!(c.outbox.retention, Duration::from_secs(7 * 24 * 3600));
+    assert_eq!(c.outbox.key_file, None);
     assert_eq!(c.outbox.resend_concurrency, 4);
     assert_eq!(c.devices, DeviceSettings::default());
     assert_eq!(c.log.level, "info");
@@ -198,6 +200,9 @@ fn each_key_reports_its_expected_form() {
         ("[outbox]\nretry_max = \"8d\"", "outbox.retry_max: expected a duration from 10ms to 7d such as \"30s\", \"500ms\", \"2m\" or \"7d\", got \"8d\""),
         ("[outbox]\nretry_initial = \"1m\"\nretry_max = \"10s\"", "outbox.retry_max: expected a duration not shorter than outbox.retry_initial (1m), got \"10s\""),
         ("[outbox]\nresend_cron = \"30 2 * * *\"", "outbox.resend_cron: expected a cron expression of 6 fields (sec min hour day month weekday) such as \"0 30 2 * * *\", got \"30 2 * * *\""),
+        ("[outbox]\nresend_cron = \"0 75 2 * * *\"", "outbox.resend_cron: expected a cron expression of 6 fields (sec min hour day month weekday) such as \"0 30 2 * * *\", got \"0 75 2 * * *\""),
+        ("[outbox]\nretention = \"forever\"", "outbox.retention: expected a duration from 0s to 3650d such as \"30s\", \"500ms\", \"2m\" or \"7d\", got \"forever\""),
+        ("[outbox]\nkey_file = 5", "outbox.key_file: expected a file path, got 5"),
         ("[outbox]\nresend_concurrency = 0", "outbox.resend_concurrency: expected an integer from 1 to 64, got 0"),
         ("[devices]\nfingerprint = 1", "devices.fingerprint: expected a device id string, got 1"),
         ("[devices]\ncamera = \" \"", "devices.camera: expected a device id string, got \" \""),

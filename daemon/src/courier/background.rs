@@ -1,14 +1,91 @@
-//! The courier's background work: Resend All's paged, bounded pass and the retry loop's
-//! batches of due transactions.
+//! The courier's background work: Resend All's paged, bounded pass, the retry loop's
+//! batches of due transactions, the retention pass, and the graceful stop.
 
+use std::future::Future;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use state_machine::DeliveryOutcome;
 use tokio::task::JoinSet;
 
-use super::{CourierError, Inner, ResendSummary, PAGE, RETRY_MIN_WAIT, RETRY_TICK};
-use crate::outbox::now_millis;
+use super::{Courier, CourierError, Inner, ResendSummary, PAGE, RETRY_MIN_WAIT, RETRY_TICK};
+use crate::outbox::{now_millis, PurgeReport, StoredTransaction};
+
+/// How often the retention pass looks for payloads to drop.
+const RETENTION_TICK: Duration = Duration::from_secs(3600);
+
+impl Courier {
+    /// Graceful stop: no new send starts from now on (Capture Send, the retry loop and
+    /// Resend All leave their transactions in the outbox); sends already on the wire get up
+    /// to `grace` to finish. Any still unfinished then is abandoned: marked `AMBIGUOUS`, so
+    /// the next start asks the server before sending it again. Finally the WAL is
+    /// checkpointed, leaving a closed, self-contained database file.
+    pub async fn shutdown(&self, grace: Duration) {
+        let inner = &self.inner;
+        inner.stopping.store(true, Ordering::SeqCst);
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            let released = inner.released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            let busy = inner
+                .in_flight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .len();
+            if busy == 0 {
+                break;
+            }
+            tokio::select! {
+                _ = released => {}
+                _ = tokio::time::sleep_until(deadline) => {
+                    tracing::warn!(in_flight = busy, "sends still under way at shutdown are abandoned");
+                    break;
+                }
+            }
+        }
+        match inner.db(|o| o.abandon_sending()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(count = n, "abandoned sends are now ambiguous"),
+            Err(e) => tracing::error!(error = %e, "could not mark abandoned sends ambiguous"),
+        }
+        if let Err(e) = inner.db(|o| o.checkpoint()).await {
+            tracing::warn!(error = %e, "the outbox could not be checkpointed at shutdown");
+        }
+    }
+
+    /// Acknowledges a REJECTED transaction for the technician (its payload is dropped).
+    pub async fn acknowledge(&self, id: &str) -> Result<StoredTransaction, CourierError> {
+        let id = id.to_string();
+        self.inner.db(move |o| o.acknowledge_rejected(&id)).await
+    }
+
+    /// One retention pass: payloads of transactions delivered more than `retention` ago are
+    /// dropped, and the freed pages vacuumed.
+    pub async fn purge_expired(&self, retention: Duration) -> Result<PurgeReport, CourierError> {
+        let cutoff = now_millis().saturating_sub(retention.as_millis() as u64);
+        self.inner.db(move |o| o.purge_payloads(cutoff)).await
+    }
+
+    /// Runs the retention pass at start and then hourly, until `shutdown` completes.
+    pub async fn run_retention(
+        self: Arc<Self>,
+        retention: Duration,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        tokio::pin!(shutdown);
+        loop {
+            if let Err(e) = self.purge_expired(retention).await {
+                tracing::error!(error = %e, "the retention pass failed");
+            }
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = tokio::time::sleep(RETENTION_TICK) => {}
+            }
+        }
+    }
+}
 
 impl Inner {
     /// One Resend All: every undelivered id, page by page, at most `concurrency` at once.
@@ -29,6 +106,12 @@ impl Inner {
                 break;
             };
             cursor = Some(last);
+            if self.stopping.load(Ordering::SeqCst) {
+                break;
+            }
+            // One fsync for the page instead of one per send.
+            let announced = page.clone();
+            self.db(move |o| o.announce_sends(&announced)).await?;
             for id in page {
                 let permit = self
                     .slots
@@ -38,7 +121,7 @@ impl Inner {
                     .expect("the semaphore is never closed");
                 let inner = self.clone();
                 tasks.spawn(async move {
-                    let outcome = inner.deliver_now(id).await;
+                    let outcome = inner.deliver_now(id, true).await;
                     drop(permit);
                     outcome
                 });
@@ -72,6 +155,8 @@ impl Inner {
     pub(super) async fn deliver_due(self: Arc<Self>) -> Result<(), CourierError> {
         let now = now_millis();
         let due = self.db(move |o| o.due_ids(now, PAGE)).await?;
+        let announced = due.clone();
+        self.db(move |o| o.announce_sends(&announced)).await?;
         let mut tasks = JoinSet::new();
         for id in due {
             let permit = self
@@ -82,7 +167,7 @@ impl Inner {
                 .expect("the semaphore is never closed");
             let inner = self.clone();
             tasks.spawn(async move {
-                let outcome = inner.deliver_now(id).await;
+                let outcome = inner.deliver_now(id, true).await;
                 drop(permit);
                 outcome
             });
@@ -104,6 +189,8 @@ impl Inner {
     }
 }
 
+/// One transaction of a Resend All finished (delivered, or not this time): the one place
+/// where a pass learns it, and where progress is counted.
 fn tally(
     summary: &mut ResendSummary,
     done: Result<Result<DeliveryOutcome, CourierError>, tokio::task::JoinError>,

@@ -9,7 +9,7 @@ use serde_json::json;
 use state_machine::{Cpf, DeliveryOutcome, Mode};
 
 use super::*;
-use crate::outbox::tests::Scratch;
+use crate::outbox::tests::{test_key, Scratch};
 use crate::outbox::NewTransaction;
 use crate::upstream::testserver::{self, json, login_ok, start, text, TestServer};
 use crate::upstream::wire::{Biometric, UserTransaction, UserTransactionRequest};
@@ -142,7 +142,7 @@ async fn rig(name: &str, concurrency: usize) -> Rig {
     let server = fake_server(fake.clone()).await;
     let upstream =
         UpstreamClient::new(&testserver::settings(&server.url), Some("pw".into())).unwrap();
-    let outbox = Outbox::open(dir.db()).unwrap();
+    let outbox = Outbox::open(dir.db(), test_key()).unwrap();
     let policy = RetryPolicy {
         initial: Duration::from_millis(40),
         max: Duration::from_millis(200),
@@ -534,7 +534,7 @@ async fn a_failed_login_never_rejects_a_transaction() {
         max: Duration::from_millis(200),
         concurrency: 1,
     };
-    let outbox = Outbox::open(dir.db()).unwrap();
+    let outbox = Outbox::open(dir.db(), test_key()).unwrap();
     let courier = Courier::new(outbox, Arc::new(upstream), policy);
     let r = Rig {
         _dir: dir,
@@ -549,4 +549,54 @@ async fn a_failed_login_never_rejects_a_transaction() {
     ));
     assert_eq!(r.state(&id).state, TxState::Pending);
     assert_eq!(r.posts(), 0);
+}
+
+#[tokio::test]
+async fn shutdown_abandons_sends_on_the_wire_as_ambiguous_and_starts_none() {
+    let r = rig("courier-shutdown", 2).await;
+    let on_wire = r.enqueue(91);
+    let waiting = r.enqueue(92);
+    r.fake.set(Post::StoreThenStall);
+    let courier = r.courier.clone();
+    let id = on_wire.clone();
+    let send = tokio::spawn(async move { courier.deliver(&id).await });
+    while r.fake.in_flight.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    r.courier.shutdown(Duration::from_millis(100)).await;
+    let t = r.state(&on_wire);
+    assert_eq!(t.state, TxState::Ambiguous, "abandoned mid-send");
+    let last = r
+        .courier
+        .outbox()
+        .attempts(&on_wire)
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(last.outcome, "AMBIGUOUS");
+    // Nothing new goes out once stopping: the other transaction stays pending, untouched.
+    let outcome = r.courier.deliver(&waiting).await.unwrap();
+    assert!(
+        matches!(outcome, DeliveryOutcome::Pending { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(r.state(&waiting).state, TxState::Pending);
+    assert_eq!(r.state(&waiting).attempts, 0);
+    assert_eq!(r.posts(), 1);
+    let _ = send.await;
+    assert_ne!(r.state(&on_wire).state, TxState::Sending);
+}
+
+#[tokio::test]
+async fn resend_all_pages_through_a_long_queue() {
+    let r = rig("courier-pages", 3).await;
+    let ids: Vec<String> = (0..(PAGE as u64 * 3 + 5))
+        .map(|i| r.enqueue(1000 + i))
+        .collect();
+    let summary = r.courier.resend_all().await.unwrap();
+    assert_eq!(summary.attempted, ids.len() as u64);
+    assert_eq!(summary.delivered, ids.len() as u64);
+    assert_eq!(summary.remaining, 0);
+    assert_eq!(r.fake.stored().len(), ids.len());
+    assert!(r.fake.max_in_flight.load(Ordering::SeqCst) <= 3);
 }

@@ -1,14 +1,22 @@
 //! The station's durable store (SQLite, `<data_dir>/spidd.db`): the outbox of client
 //! transactions awaiting or past delivery, their delivery attempts, and operators' biometrics.
 //!
+//! Biometric payloads (transaction bodies, operators' templates) are sealed with the outbox
+//! key before they reach SQLite (`seal.rs`); what scheduling and reporting need stays clear.
+//! `secure_delete` is on, so replaced or purged payloads do not linger in free pages, and the
+//! file is vacuumed incrementally (`retention.rs`).
+//!
 //! Synchronous by design; async callers wrap calls in `spawn_blocking`. One connection behind
 //! a mutex: writes are small and the station serves one operator, so there is no contention
 //! worth a pool.
 
+mod at_rest;
 mod listing;
 mod operators;
 mod remote;
+mod retention;
 mod schema;
+mod seal;
 mod transactions;
 
 use std::fmt;
@@ -22,6 +30,8 @@ use state_machine::{Cpf, Finger, Millis, Mode};
 pub use listing::OutboxEntry;
 pub use operators::StoredOperator;
 pub use remote::{NewRemote, ProviderOutcome, RemoteState, StoredRemote};
+pub use retention::PurgeReport;
+pub use seal::{KeyError, KeySource, SealError, SealKey, DEFAULT_KEY_FILE, KEY_CREDENTIAL};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutboxError {
@@ -59,6 +69,19 @@ pub enum OutboxError {
     NotFound(String),
     #[error("the outbox only holds ENROLL and VERIFY transactions, not {0}")]
     Mode(&'static str),
+    /// The database was sealed with another key than the one configured.
+    #[error("the outbox database {path} was sealed with key {sealed_with}, but the configured key is {configured}: restore the key file that belongs to this database")]
+    KeyMismatch {
+        path: PathBuf,
+        sealed_with: String,
+        configured: String,
+    },
+    /// A sealed payload does not open (altered, or sealed by another key).
+    #[error("the stored data of {what} does not open with the outbox key: {source}")]
+    Sealed { what: String, source: SealError },
+    /// The payload was dropped after the retention period; the metadata remains.
+    #[error("the payload of transaction {0} was purged after delivery")]
+    Purged(String),
     #[error("outbox database error: {0}")]
     Database(rusqlite::Error),
 }
@@ -172,6 +195,10 @@ pub struct StoredTransaction {
     pub result_at: Option<Millis>,
     pub delivered_at: Option<Millis>,
     pub summary: serde_json::Value,
+    /// When the biometric payload was dropped (retention, or an acknowledged rejection).
+    pub payload_purged_at: Option<Millis>,
+    /// When a technician acknowledged the rejection (REJECTED only).
+    pub acknowledged_at: Option<Millis>,
 }
 
 /// One recorded attempt (or deduplication check, or crash recovery) of a transaction.
@@ -192,6 +219,7 @@ pub struct Outbox {
 struct Inner {
     conn: Mutex<Connection>,
     path: PathBuf,
+    key: SealKey,
 }
 
 impl fmt::Debug for Outbox {
@@ -229,9 +257,11 @@ pub fn now_millis() -> Millis {
 
 impl Outbox {
     /// Opens (creating the file and its directory when absent) and checks the database:
-    /// `quick_check` must pass, migrations are applied, and rows left `SENDING` by a crash
-    /// become `AMBIGUOUS` (the request may have reached the server).
-    pub fn open(path: impl AsRef<Path>) -> Result<Outbox, OutboxError> {
+    /// `quick_check` must pass, migrations are applied, the database must belong to `key`
+    /// (a new one is marked with it), payloads still in clear (written by a v1 spidd) are
+    /// sealed, and rows left `SENDING` by a crash become `AMBIGUOUS` (the request may have
+    /// reached the server).
+    pub fn open(path: impl AsRef<Path>, key: SealKey) -> Result<Outbox, OutboxError> {
         let path = path.as_ref().to_path_buf();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| OutboxError::Directory {
@@ -244,14 +274,23 @@ impl Outbox {
         conn.busy_timeout(Duration::from_secs(5))
             .map_err(classify)?;
         quick_check(&conn, &path).map_err(|f| unwrap_failure(&path, f))?;
+        // 16 KiB pages: a transaction's payload (hundreds of kB) takes a quarter of the page
+        // writes. Only a new, empty file takes it; an existing one keeps its page size.
+        conn.execute_batch("PRAGMA page_size = 16384;")
+            .map_err(classify)?;
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
             .map_err(classify)?;
         if !mode.eq_ignore_ascii_case("wal") {
             tracing::warn!(path = %path.display(), journal_mode = %mode, "the outbox could not switch to WAL");
         }
-        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
-            .map_err(classify)?;
+        // auto_vacuum only takes effect on a file without tables; an older file gets one
+        // VACUUM below. secure_delete zeroes the pages a replaced or purged payload leaves.
+        conn.execute_batch(
+            "PRAGMA auto_vacuum = INCREMENTAL; PRAGMA synchronous = FULL; \
+             PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;",
+        )
+        .map_err(classify)?;
         schema::migrate(&mut conn).map_err(|e| match e {
             schema::MigrateError::Newer(found) => OutboxError::NewerSchema {
                 path: path.clone(),
@@ -260,12 +299,22 @@ impl Outbox {
             },
             schema::MigrateError::Sql(e) => classify(e),
         })?;
+        at_rest::ensure_incremental_vacuum(&conn, &path).map_err(classify)?;
         let outbox = Outbox {
             inner: Arc::new(Inner {
                 conn: Mutex::new(conn),
                 path,
+                key,
             }),
         };
+        outbox.check_key()?;
+        let sealed = outbox.seal_clear_payloads()?;
+        if sealed > 0 {
+            tracing::warn!(
+                count = sealed,
+                "payloads stored in clear by an older spidd are now sealed"
+            );
+        }
         let recovered = outbox.recover_interrupted()?;
         if recovered > 0 {
             tracing::warn!(
@@ -277,8 +326,13 @@ impl Outbox {
     }
 
     /// Opens `<data_dir>/spidd.db`.
-    pub fn open_in(data_dir: &Path) -> Result<Outbox, OutboxError> {
-        Outbox::open(data_dir.join(crate::config::DATABASE_FILE))
+    pub fn open_in(data_dir: &Path, key: SealKey) -> Result<Outbox, OutboxError> {
+        Outbox::open(data_dir.join(crate::config::DATABASE_FILE), key)
+    }
+
+    /// The id (not the bytes) of the key sealing this outbox.
+    pub fn key_id(&self) -> &str {
+        self.inner.key.id()
     }
 
     /// The database file.
@@ -362,3 +416,5 @@ fn finger_list(fingers: &[Finger]) -> String {
 
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod tests_at_rest;

@@ -1,12 +1,20 @@
-//! Operators' biometrics kept for offline login and for the 1:1 operator match.
+//! Operators' biometrics kept for offline login and for the 1:1 operator match. The templates
+//! are sealed with the outbox key (bound to the operator's CPF); the fingers list and the
+//! storage time stay clear for the flow.
 
 use rusqlite::{params, OptionalExtension};
 use state_machine::{Cpf, Finger, LocalOperator, Millis};
 
+use super::seal::SealError;
 use super::{finger_list, Outbox, OutboxError};
 
-/// What the station holds for one operator. `templates` is opaque here: the caller decides
-/// its format (and encrypts it when it must be encrypted at rest).
+/// The associated data an operator's templates are sealed under: the operator's CPF.
+pub(super) fn operator_context(cpf_digits: &str) -> String {
+    format!("operator:{cpf_digits}")
+}
+
+/// What the station holds for one operator. `templates` is opaque here (the caller decides
+/// its format); the store seals it at rest.
 #[derive(Clone, PartialEq)]
 pub struct StoredOperator {
     pub cpf: Cpf,
@@ -49,12 +57,22 @@ impl Outbox {
         stored_at: Millis,
     ) -> Result<(), OutboxError> {
         let stored_at = i64::try_from(stored_at).unwrap_or(i64::MAX);
+        let key = &self.inner.key;
+        let (nonce, sealed) = key
+            .seal(&operator_context(cpf.digits()), templates)
+            .map_err(|source| OutboxError::Sealed {
+                what: format!("operator {}", cpf.masked()),
+                source,
+            })?;
         self.with(|conn| {
             conn.execute(
-                "INSERT INTO operators (cpf, fingers, stored_at, templates) VALUES (?1, ?2, ?3, ?4)
+                "INSERT INTO operators (cpf, fingers, stored_at, templates, templates_key, templates_nonce)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (cpf) DO UPDATE SET fingers = excluded.fingers, stored_at = excluded.stored_at,
-                                                 templates = excluded.templates",
-                params![cpf.digits(), finger_list(fingers), stored_at, templates],
+                                                 templates = excluded.templates,
+                                                 templates_key = excluded.templates_key,
+                                                 templates_nonce = excluded.templates_nonce",
+                params![cpf.digits(), finger_list(fingers), stored_at, sealed, key.id(), nonce],
             )?;
             Ok(())
         })
@@ -64,19 +82,40 @@ impl Outbox {
         let row = self.with(|conn| {
             Ok(conn
                 .query_row(
-                    "SELECT fingers, stored_at, templates FROM operators WHERE cpf = ?1",
+                    "SELECT fingers, stored_at, templates, templates_key, templates_nonce
+                     FROM operators WHERE cpf = ?1",
                     [cpf.digits()],
                     |r| {
                         Ok((
                             r.get::<_, String>(0)?,
                             r.get::<_, i64>(1)?,
                             r.get::<_, Vec<u8>>(2)?,
+                            r.get::<_, Option<String>>(3)?,
+                            r.get::<_, Option<Vec<u8>>>(4)?,
                         ))
                     },
                 )
                 .optional()?)
         })?;
-        Ok(row.map(|(fingers, stored_at, templates)| StoredOperator {
+        let Some((fingers, stored_at, sealed, key_id, nonce)) = row else {
+            return Ok(None);
+        };
+        let key = &self.inner.key;
+        let sealed_error = |source| OutboxError::Sealed {
+            what: format!("operator {}", cpf.masked()),
+            source,
+        };
+        if key_id.as_deref() != Some(key.id()) {
+            return Err(sealed_error(SealError::Forged));
+        }
+        let templates = key
+            .open(
+                &operator_context(cpf.digits()),
+                nonce.as_deref().unwrap_or_default(),
+                &sealed,
+            )
+            .map_err(sealed_error)?;
+        Ok(Some(StoredOperator {
             cpf: cpf.clone(),
             fingers: fingers
                 .split(',')

@@ -398,7 +398,7 @@ mod tests {
 
     fn open() -> (tempfile_dir::Dir, Outbox) {
         let dir = tempfile_dir::Dir::new();
-        let outbox = Outbox::open(dir.path().join("spidd.db")).unwrap();
+        let outbox = Outbox::open(dir.path().join("spidd.db"), crate::outbox::SealKey::generate().unwrap()).unwrap();
         (dir, outbox)
     }
 

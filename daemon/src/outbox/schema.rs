@@ -4,7 +4,7 @@ use rusqlite::Connection;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`. Append only: a released
 /// migration is never edited, because stations in the field already ran it.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // v1: transactions, their delivery attempts, and operators' biometrics for offline login.
     r#"
     CREATE TABLE transactions (
@@ -48,7 +48,38 @@ const MIGRATIONS: &[&str] = &[
         templates       BLOB NOT NULL
     );
     "#,
-    // Remote captures (SPID Server, by Unico, faceverify.ai) with their links and results, and
+    // v2: biometric payloads move to their own table, sealed at rest (`key_id` names the key;
+    // NULL for a v1 payload until it is sealed at open), so that state updates no longer
+    // rewrite the payload; payloads are purged after the retention period (the transaction
+    // row stays); the technician's acknowledgement of rejections; `send_intent`: a batch
+    // durably announced a send of this row (found PENDING after a crash, it may have gone out,
+    // so the server is asked first); facts about the database (`station_meta`: its key's id).
+    r#"
+    CREATE TABLE payloads (
+        transaction_id  TEXT PRIMARY KEY NOT NULL REFERENCES transactions (id) ON DELETE CASCADE,
+        sealed          BLOB NOT NULL,
+        key_id          TEXT,
+        nonce           BLOB
+    );
+    INSERT INTO payloads (transaction_id, sealed) SELECT id, payload FROM transactions;
+    UPDATE transactions SET payload = x'';
+    CREATE INDEX payloads_unsealed ON payloads (transaction_id) WHERE key_id IS NULL;
+
+    ALTER TABLE transactions ADD COLUMN payload_purged_at INTEGER;
+    ALTER TABLE transactions ADD COLUMN acknowledged_at INTEGER;
+    ALTER TABLE transactions ADD COLUMN send_intent INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX transactions_retention ON transactions (state, delivered_at)
+        WHERE payload_purged_at IS NULL;
+
+    ALTER TABLE operators ADD COLUMN templates_key TEXT;
+    ALTER TABLE operators ADD COLUMN templates_nonce BLOB;
+
+    CREATE TABLE station_meta (
+        name            TEXT PRIMARY KEY NOT NULL,
+        value           TEXT NOT NULL
+    );
+    "#,
+    // v3: remote captures (SPID Server, by Unico, faceverify.ai) with their links and results, and
     // the cloud providers' outcomes per transaction (presencial or remote).
     r#"
     CREATE TABLE remote_transactions (

@@ -33,6 +33,11 @@ impl Drop for Scratch {
     }
 }
 
+/// The key every test outbox is sealed with.
+pub(crate) fn test_key() -> SealKey {
+    SealKey::from_bytes([0x5e; 32])
+}
+
 pub(crate) fn new_tx(cpf: &str, timestamp: Millis) -> NewTransaction {
     NewTransaction {
         mode: Mode::Enroll,
@@ -50,11 +55,11 @@ const CPF: &str = "52998224725";
 fn an_enqueued_transaction_survives_reopening() {
     let dir = Scratch::new("durable");
     let id = {
-        let outbox = Outbox::open(dir.db()).unwrap();
+        let outbox = Outbox::open(dir.db(), test_key()).unwrap();
         outbox.enqueue(new_tx(CPF, 1_000)).unwrap()
     };
     assert_eq!(uuid::Uuid::parse_str(&id).unwrap().get_version_num(), 4);
-    let outbox = Outbox::open(dir.db()).unwrap();
+    let outbox = Outbox::open(dir.db(), test_key()).unwrap();
     let t = outbox.get(&id).unwrap().unwrap();
     assert_eq!(t.state, TxState::Pending);
     assert_eq!(t.mode, Mode::Enroll);
@@ -73,7 +78,7 @@ fn an_enqueued_transaction_survives_reopening() {
 #[test]
 fn the_same_capture_cannot_be_stored_twice() {
     let dir = Scratch::new("dup");
-    let outbox = Outbox::open(dir.db()).unwrap();
+    let outbox = Outbox::open(dir.db(), test_key()).unwrap();
     let id = outbox.enqueue(new_tx(CPF, 5)).unwrap();
     match outbox.enqueue(new_tx(CPF, 5)) {
         Err(OutboxError::Duplicate { id: existing }) => assert_eq!(existing, id),
@@ -92,10 +97,10 @@ fn the_same_capture_cannot_be_stored_twice() {
 #[test]
 fn migrations_run_once_and_a_newer_schema_is_refused() {
     let dir = Scratch::new("migrate");
-    let outbox = Outbox::open(dir.db()).unwrap();
+    let outbox = Outbox::open(dir.db(), test_key()).unwrap();
     outbox.enqueue(new_tx(CPF, 1)).unwrap();
     drop(outbox);
-    let outbox = Outbox::open(dir.db()).unwrap();
+    let outbox = Outbox::open(dir.db(), test_key()).unwrap();
     assert_eq!(outbox.counts().unwrap()[&TxState::Pending], 1);
     let version = outbox.with(|c| {
         assert_eq!(schema::migrate(c).ok(), Some(schema::VERSION));
@@ -120,7 +125,7 @@ fn migrations_run_once_and_a_newer_schema_is_refused() {
         .with(|c| Ok(c.pragma_update(None, "user_version", 99)?))
         .unwrap();
     drop(outbox);
-    match Outbox::open(dir.db()) {
+    match Outbox::open(dir.db(), test_key()) {
         Err(OutboxError::NewerSchema { found: 99, .. }) => {}
         other => panic!("{other:?}"),
     }
@@ -129,7 +134,7 @@ fn migrations_run_once_and_a_newer_schema_is_refused() {
 #[test]
 fn transitions_follow_the_delivery_states_and_are_recorded() {
     let dir = Scratch::new("transitions");
-    let outbox = Outbox::open(dir.db()).unwrap();
+    let outbox = Outbox::open(dir.db(), test_key()).unwrap();
     let id = outbox.enqueue(new_tx(CPF, 1)).unwrap();
 
     outbox.mark_sending(&id).unwrap();
@@ -227,12 +232,12 @@ fn transitions_follow_the_delivery_states_and_are_recorded() {
 fn a_row_left_sending_becomes_ambiguous_on_reopen() {
     let dir = Scratch::new("crash");
     let id = {
-        let outbox = Outbox::open(dir.db()).unwrap();
+        let outbox = Outbox::open(dir.db(), test_key()).unwrap();
         let id = outbox.enqueue(new_tx(CPF, 1)).unwrap();
         outbox.mark_sending(&id).unwrap();
         id
     };
-    let outbox = Outbox::open(dir.db()).unwrap();
+    let outbox = Outbox::open(dir.db(), test_key()).unwrap();
     let t = outbox.get(&id).unwrap().unwrap();
     assert_eq!(t.state, TxState::Ambiguous);
     assert_eq!(t.attempts, 1);
@@ -247,7 +252,7 @@ fn a_corrupt_file_is_refused_naming_it() {
     let dir = Scratch::new("corrupt");
     std::fs::create_dir_all(&dir.0).unwrap();
     std::fs::write(dir.db(), vec![0x5a; 8192]).unwrap();
-    let e = Outbox::open(dir.db()).unwrap_err();
+    let e = Outbox::open(dir.db(), test_key()).unwrap_err();
     assert!(
         matches!(e, OutboxError::Corrupt { ref path, .. } if path == &dir.db()),
         "{e:?}"
@@ -263,7 +268,7 @@ fn a_corrupt_file_is_refused_naming_it() {
 fn damaged_pages_are_found_by_the_quick_check() {
     let dir = Scratch::new("damaged");
     {
-        let outbox = Outbox::open(dir.db()).unwrap();
+        let outbox = Outbox::open(dir.db(), test_key()).unwrap();
         for i in 0..200 {
             let mut tx = new_tx(CPF, i);
             tx.payload = vec![b'x'; 2000];
@@ -281,7 +286,7 @@ fn damaged_pages_are_found_by_the_quick_check() {
         *b = 0xa5;
     }
     std::fs::write(dir.db(), &bytes).unwrap();
-    let e = Outbox::open(dir.db()).unwrap_err();
+    let e = Outbox::open(dir.db(), test_key()).unwrap_err();
     assert!(
         matches!(e, OutboxError::Corrupt { ref path, .. } if path == &dir.db()),
         "{e:?}"
@@ -308,7 +313,7 @@ fn storage_failures_are_told_apart() {
 #[test]
 fn due_and_paged_ids_come_oldest_first() {
     let dir = Scratch::new("paging");
-    let outbox = Outbox::open(dir.db()).unwrap();
+    let outbox = Outbox::open(dir.db(), test_key()).unwrap();
     let ids: Vec<String> = (0..7)
         .map(|i| outbox.enqueue(new_tx(CPF, i)).unwrap())
         .collect();
@@ -352,7 +357,7 @@ fn due_and_paged_ids_come_oldest_first() {
 #[test]
 fn operators_are_stored_and_replaced() {
     let dir = Scratch::new("operators");
-    let outbox = Outbox::open(dir.db()).unwrap();
+    let outbox = Outbox::open(dir.db(), test_key()).unwrap();
     let cpf = Cpf::parse("11144477735").unwrap();
     assert_eq!(outbox.load_operator(&cpf).unwrap(), None);
     outbox
@@ -366,7 +371,7 @@ fn operators_are_stored_and_replaced() {
     outbox
         .save_operator(&cpf, &[Finger::LEFT_INDEX], b"tmpl-2", 20)
         .unwrap();
-    let op = Outbox::open(dir.db())
+    let op = Outbox::open(dir.db(), test_key())
         .unwrap()
         .load_operator(&cpf)
         .unwrap()
@@ -385,7 +390,7 @@ fn the_outbox_can_be_shared_between_threads() {
     fn shareable<T: Clone + Send + Sync + 'static>() {}
     shareable::<Outbox>();
     let dir = Scratch::new("threads");
-    let outbox = Outbox::open(dir.db()).unwrap();
+    let outbox = Outbox::open(dir.db(), test_key()).unwrap();
     let handles: Vec<_> = (0..4)
         .map(|i| {
             let o = outbox.clone();

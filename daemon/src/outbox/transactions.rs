@@ -7,13 +7,22 @@ use rusqlite::{params, OptionalExtension, Row};
 use state_machine::{Cpf, Millis, Mode};
 
 use super::{
-    now_millis, DeliveryAttempt, Failure, NewTransaction, Outbox, OutboxError, StoredTransaction,
-    TxState,
+    now_millis, seal::SealError, DeliveryAttempt, Failure, NewTransaction, Outbox, OutboxError,
+    StoredTransaction, TxState,
 };
 
 const COLUMNS: &str =
     "id, mode, cpf, operator, timestamp, created_at, state, attempts, last_error, \
-     next_attempt_at, tguid, result_status, result_message, result_at, delivered_at, summary";
+     next_attempt_at, tguid, result_status, result_message, result_at, delivered_at, summary, \
+     payload_purged_at, acknowledged_at";
+
+/// The SET clause of an announced send (also how `transition` recognises one).
+const RELAXED_SENDING: &str = ", attempts = attempts + 1, send_intent = send_intent";
+
+/// The associated data a transaction's payload is sealed under: its station id.
+pub(super) fn payload_context(id: &str) -> String {
+    format!("transaction:{id}")
+}
 
 /// The states a transaction may leave for `to`.
 fn allowed_from(to: TxState) -> &'static [TxState] {
@@ -44,7 +53,7 @@ fn mode_str(mode: Mode) -> Result<&'static str, OutboxError> {
     }
 }
 
-fn to_i64(v: Millis) -> i64 {
+pub(super) fn to_i64(v: Millis) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
@@ -87,6 +96,8 @@ fn read_row(row: &Row<'_>) -> rusqlite::Result<StoredTransaction> {
         result_at: opt_millis(13)?,
         delivered_at: opt_millis(14)?,
         summary: serde_json::from_str(&summary).unwrap_or(serde_json::Value::Null),
+        payload_purged_at: opt_millis(16)?,
+        acknowledged_at: opt_millis(17)?,
     })
 }
 
@@ -98,22 +109,35 @@ impl Outbox {
         let id = uuid::Uuid::new_v4().to_string();
         let now = to_i64(now_millis());
         let summary = tx.summary.to_string();
+        let key = &self.inner.key;
+        let (nonce, sealed) = key
+            .seal(&payload_context(&id), &tx.payload)
+            .map_err(|source| OutboxError::Sealed {
+                what: format!("transaction {id}"),
+                source,
+            })?;
         self.with(|conn| {
-            let inserted = conn.execute(
+            let db = conn.transaction()?;
+            let inserted = db.execute(
                 "INSERT INTO transactions (id, mode, cpf, operator, timestamp, created_at, state, attempts,
                      next_attempt_at, payload, summary)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'PENDING', 0, ?6, ?7, ?8)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'PENDING', 0, ?6, x'', ?7)
                  ON CONFLICT (cpf, timestamp) DO NOTHING",
-                params![id, mode, tx.cpf.digits(), tx.operator.digits(), to_i64(tx.timestamp), now, tx.payload, summary],
+                params![id, mode, tx.cpf.digits(), tx.operator.digits(), to_i64(tx.timestamp), now, summary],
             )?;
             if inserted == 0 {
-                let existing: String = conn.query_row(
+                let existing: String = db.query_row(
                     "SELECT id FROM transactions WHERE cpf = ?1 AND timestamp = ?2",
                     params![tx.cpf.digits(), to_i64(tx.timestamp)],
                     |r| r.get(0),
                 )?;
                 return Err(OutboxError::Duplicate { id: existing }.into());
             }
+            db.execute(
+                "INSERT INTO payloads (transaction_id, sealed, key_id, nonce) VALUES (?1, ?2, ?3, ?4)",
+                params![id, sealed, key.id(), nonce],
+            )?;
+            db.commit()?;
             Ok(())
         })?;
         tracing::info!(id = %id, mode, cpf = %tx.cpf.masked(), "transaction stored in the outbox");
@@ -136,17 +160,41 @@ impl Outbox {
         })
     }
 
-    /// The stored request body.
+    /// The stored request body, opened. `None`: no such transaction; `Purged` once the
+    /// retention period dropped it.
     pub fn payload(&self, id: &str) -> Result<Option<Vec<u8>>, OutboxError> {
-        self.with(|conn| {
+        type Stored = (Vec<u8>, Option<String>, Option<Vec<u8>>, Option<i64>);
+        let row: Option<Stored> = self.with(|conn| {
             Ok(conn
                 .query_row(
-                    "SELECT payload FROM transactions WHERE id = ?1",
+                    "SELECT COALESCE(p.sealed, x''), p.key_id, p.nonce, t.payload_purged_at
+                     FROM transactions t LEFT JOIN payloads p ON p.transaction_id = t.id WHERE t.id = ?1",
                     [id],
-                    |r| r.get(0),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )
                 .optional()?)
-        })
+        })?;
+        let Some((sealed, key_id, nonce, purged)) = row else {
+            return Ok(None);
+        };
+        if purged.is_some() {
+            return Err(OutboxError::Purged(id.to_string()));
+        }
+        let key = &self.inner.key;
+        let sealed_error = |source| OutboxError::Sealed {
+            what: format!("transaction {id}"),
+            source,
+        };
+        if key_id.as_deref() != Some(key.id()) {
+            return Err(sealed_error(SealError::Forged));
+        }
+        key.open(
+            &payload_context(id),
+            nonce.as_deref().unwrap_or_default(),
+            &sealed,
+        )
+        .map(Some)
+        .map_err(sealed_error)
     }
 
     /// Every recorded attempt, oldest first.
@@ -172,21 +220,61 @@ impl Outbox {
         values: &[&dyn rusqlite::ToSql],
         attempt: Option<(&str, Option<&str>)>,
     ) -> Result<(), OutboxError> {
+        // Only SENDING must be on disk before the request leaves (fsync, `synchronous=FULL`).
+        // The outcomes after it commit with `synchronous=NORMAL`: in the OS cache at once
+        // (a killed process loses nothing), on disk with the next full commit or checkpoint. A
+        // power cut may lose one, leaving the row SENDING, which the next start turns
+        // AMBIGUOUS and checks with the server — never a second delivery.
+        // A send announced by `announce_sends` may skip the fsync of SENDING too: the
+        // announcement already is on disk, and the next start treats it like SENDING.
+        let relaxed = to != TxState::Sending || set.contains(RELAXED_SENDING);
         self.with(|conn| {
+            if relaxed {
+                conn.execute_batch("PRAGMA synchronous = NORMAL;")?;
+            }
+            let result = Self::transition_in(conn, id, to, set, values, attempt);
+            if relaxed {
+                conn.execute_batch("PRAGMA synchronous = FULL;")?;
+            }
+            result
+        })
+    }
+
+    fn transition_in(
+        conn: &mut rusqlite::Connection,
+        id: &str,
+        to: TxState,
+        set: &str,
+        values: &[&dyn rusqlite::ToSql],
+        attempt: Option<(&str, Option<&str>)>,
+    ) -> Result<(), Failure> {
+        {
             let tx = conn.transaction()?;
             let sql = format!(
-                "UPDATE transactions SET state = '{}'{set} WHERE id = ?1 AND state IN ({})",
+                "UPDATE transactions SET state = '{}'{}{set} WHERE id = ?1 AND state IN ({})",
                 to.as_str(),
+                if to == TxState::Sending {
+                    ""
+                } else {
+                    ", send_intent = 0"
+                },
                 sql_list(allowed_from(to))
             );
             let mut params: Vec<&dyn rusqlite::ToSql> = vec![&id];
             params.extend_from_slice(values);
             if tx.execute(&sql, params.as_slice())? == 0 {
-                let state: Option<String> =
-                    tx.query_row("SELECT state FROM transactions WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+                let state: Option<String> = tx
+                    .query_row("SELECT state FROM transactions WHERE id = ?1", [id], |r| {
+                        r.get(0)
+                    })
+                    .optional()?;
                 return Err(match state.as_deref().and_then(TxState::parse) {
                     None => OutboxError::NotFound(id.to_string()),
-                    Some(state) => OutboxError::InvalidTransition { id: id.to_string(), state, to },
+                    Some(state) => OutboxError::InvalidTransition {
+                        id: id.to_string(),
+                        state,
+                        to,
+                    },
                 }
                 .into());
             }
@@ -198,12 +286,40 @@ impl Outbox {
             }
             tx.commit()?;
             Ok(())
-        })
+        }
     }
 
-    /// PENDING/AMBIGUOUS → SENDING, counting the attempt.
+    /// PENDING/AMBIGUOUS → SENDING, counting the attempt; on disk (fsync) when it returns.
     pub fn mark_sending(&self, id: &str) -> Result<(), OutboxError> {
         self.transition(id, TxState::Sending, ", attempts = attempts + 1", &[], None)
+    }
+
+    /// [`Outbox::mark_sending`] for a row whose send [`Outbox::announce_sends`] recorded:
+    /// committed without its own fsync.
+    pub fn mark_sending_announced(&self, id: &str) -> Result<(), OutboxError> {
+        self.transition(id, TxState::Sending, RELAXED_SENDING, &[], None)
+    }
+
+    /// Durably records (one fsync for the batch) that sends of `ids` may start: until each
+    /// gets an outcome, a crash leaves it to be checked with the server before a resend.
+    pub fn announce_sends(&self, ids: &[String]) -> Result<(), OutboxError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.with(|conn| {
+            let tx = conn.transaction()?;
+            {
+                let mut stmt = tx.prepare(
+                    "UPDATE transactions SET send_intent = 1
+                     WHERE id = ?1 AND state IN ('PENDING', 'AMBIGUOUS')",
+                )?;
+                for id in ids {
+                    stmt.execute([id])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
     }
 
     /// The server accepted it with `tguid`.
@@ -366,21 +482,31 @@ impl Outbox {
         })
     }
 
+    /// At a graceful stop: sends not finished in time may have reached the server.
+    pub fn abandon_sending(&self) -> Result<usize, OutboxError> {
+        self.sending_to_ambiguous("spidd stopped before this send finished")
+    }
+
     /// At open: rows left SENDING by a crash may have reached the server.
     pub(super) fn recover_interrupted(&self) -> Result<usize, OutboxError> {
-        const WHY: &str = "spidd stopped while this transaction was being sent";
+        self.sending_to_ambiguous("spidd stopped while this transaction was being sent")
+    }
+
+    fn sending_to_ambiguous(&self, why: &str) -> Result<usize, OutboxError> {
         let now = to_i64(now_millis());
         self.with(|conn| {
             let tx = conn.transaction()?;
             tx.execute(
                 "INSERT INTO delivery_attempts (transaction_id, at, outcome, error)
-                 SELECT id, ?1, 'AMBIGUOUS', ?2 FROM transactions WHERE state = 'SENDING'",
-                params![now, WHY],
+                 SELECT id, ?1, 'AMBIGUOUS', ?2 FROM transactions
+                 WHERE state = 'SENDING' OR (state = 'PENDING' AND send_intent = 1)",
+                params![now, why],
             )?;
             let n = tx.execute(
-                "UPDATE transactions SET state = 'AMBIGUOUS', last_error = ?2, next_attempt_at = ?1
-                 WHERE state = 'SENDING'",
-                params![now, WHY],
+                "UPDATE transactions SET state = 'AMBIGUOUS', last_error = ?2, next_attempt_at = ?1,
+                     send_intent = 0
+                 WHERE state = 'SENDING' OR (state = 'PENDING' AND send_intent = 1)",
+                params![now, why],
             )?;
             tx.commit()?;
             Ok::<usize, Failure>(n)

@@ -1,77 +1,25 @@
-//! Crash test: `spidd --simulate` runs as a child process against an external `spid-sim server`
-//! in flaky mode (held answers past the station's timeout, resets after the body, 5xx bursts)
-//! while the harness runs enroll flows and kill -9s the daemon at seeded random moments,
-//! restarting it on the same data directory. At the end the upstream heals and Capture Resend
-//! All runs. Every transaction the station acknowledged (`CAPTURE_ENQUEUED` or
-//! `CAPTURE_PENDING`) must be at the server exactly once, and nothing may reach it twice.
+//! Crash test of the outbox: `spidd` runs as a child process (simulated devices) against a
+//! flaky `spid-sim server` process; the harness performs N enroll flows and kill -9s the
+//! daemon at seeded random moments, restarting it on the same data directory; finally the
+//! upstream is healthy and Capture Resend All runs. Every transaction that was answered
+//! CAPTURE_ENQUEUED or CAPTURE_PENDING must be at the server exactly once, and no capture may
+//! be there twice.
 //!
-//! `SPIDD_CRASH_FLOWS` sets the number of flows (CI: 20; `scripts/soak-outbox.sh`: 200) and
-//! `SPIDD_CRASH_SEED` the seed (printed, so a failure can be replayed).
+//! N is 20 by default; `SPIDD_CRASH_N` raises it (`scripts/soak-outbox.sh` runs 200) and
+//! `SPIDD_CRASH_SEED` replays a run.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::station::{workspace_binary, OPERATOR};
 
-const DEFAULT_FLOWS: usize = 20;
-/// The station gives up on an upstream answer after this long; the flaky server holds some
-/// answers longer, so those sends end with an unknown outcome (`AMBIGUOUS`).
-const STATION_CONFIG: &str = r#"
-[upstream]
-connect_timeout = "1s"
-request_timeout = "2s"
-
-[outbox]
-retry_initial = "1s"
-retry_max = "4s"
-"#;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn env_number(name: &str) -> Option<u64> {
-    std::env::var(name).ok().map(|v| {
-        v.parse()
-            .unwrap_or_else(|_| panic!("{name} must be a number, not {v:?}"))
-    })
-}
-
-/// A valid CPF (check digits computed) from a number; never one of the simulator's fixtures,
-/// whose bases start with 1, 3 or 5.
-fn cpf(n: u64) -> String {
-    let base = 700_000_000 + n % 100_000_000;
-    let mut digits: Vec<u32> = base
-        .to_string()
-        .chars()
-        .map(|c| c.to_digit(10).unwrap())
-        .collect();
-    for len in [9usize, 10] {
-        let sum: u32 = digits
-            .iter()
-            .take(len)
-            .enumerate()
-            .map(|(i, d)| d * (len as u32 + 1 - i as u32))
-            .sum();
-        let rest = sum * 10 % 11;
-        digits.push(if rest == 10 { 0 } else { rest });
-    }
-    digits.iter().map(|d| char::from_digit(*d, 10).unwrap()).collect()
-}
-
-/// A child process killed (SIGKILL) when dropped.
 struct Process(Child);
 
 impl Drop for Process {
@@ -81,225 +29,162 @@ impl Drop for Process {
     }
 }
 
-/// The daemon under test: started, killed and restarted on one data directory.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The `n`-th valid CPF of a series no fixture uses.
+fn cpf(n: u32) -> String {
+    let base = format!("{:09}", 700_000_000 + n);
+    let mut digits: Vec<u32> = base.chars().map(|c| c.to_digit(10).unwrap()).collect();
+    for len in [9, 10] {
+        let sum: u32 = digits[..len]
+            .iter()
+            .enumerate()
+            .map(|(i, d)| d * (len as u32 + 1 - i as u32))
+            .sum();
+        digits.push(sum * 10 % 11 % 10);
+    }
+    digits
+        .iter()
+        .map(|d| char::from_digit(*d, 10).unwrap())
+        .collect()
+}
+
 struct Daemon {
-    child: Arc<Mutex<Option<Process>>>,
-    args: Vec<String>,
-    log: PathBuf,
+    process: Option<Process>,
     api: String,
-    starts: u32,
+    sim_port: u16,
+    api_port: u16,
 }
 
 impl Daemon {
-    fn new(dir: &Path, upstream: &str) -> Daemon {
-        let config = dir.join("spidd.toml");
-        std::fs::write(&config, STATION_CONFIG).unwrap();
-        let listen = format!("127.0.0.1:{}", free_port());
-        let args = vec![
-            "--simulate".to_string(),
-            "--config".into(),
-            config.display().to_string(),
-            "--upstream".into(),
-            upstream.into(),
-            "--listen".into(),
-            listen.clone(),
-            "--sim-control".into(),
-            format!("127.0.0.1:{}", free_port()),
-            "--data-dir".into(),
-            dir.join("data").display().to_string(),
-            "--status-socket".into(),
-            dir.join("status.sock").display().to_string(),
-        ];
-        Daemon {
-            child: Arc::new(Mutex::new(None)),
-            args,
-            log: dir.join("spidd.log"),
-            api: format!("http://{listen}/gbs-spid-services/api"),
-            starts: 0,
-        }
-    }
-
-    async fn start(&mut self) {
+    fn spawn(&mut self, dir: &Path, upstream: &str) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(&self.log)
+            .open(dir.join("spidd.log"))
             .unwrap();
         let child = Command::new(workspace_binary("spidd"))
-            .args(&self.args)
-            .env("SPIDD_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
+            .args(["--simulate", "--config"])
+            .arg(dir.join("spidd.toml"))
+            .args(["--upstream", upstream, "--listen"])
+            .arg(format!("127.0.0.1:{}", self.api_port))
+            .arg("--sim-control")
+            .arg(format!("127.0.0.1:{}", self.sim_port))
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .env("SPIDD_LOG", "warn")
+            .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("spidd starts");
-        *self.child.lock().unwrap() = Some(Process(child));
-        self.starts += 1;
-        let http = reqwest::Client::new();
-        let started = Instant::now();
-        loop {
-            if let Ok(r) = http.get(format!("{}/health", self.api)).send().await {
-                if r.status().is_success() {
-                    return;
-                }
-            }
-            if let Some(status) = self.exited() {
-                panic!("spidd exited at start ({status}); log:\n{}", self.log_text());
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "spidd did not answer /health in 60 s; log:\n{}",
-                self.log_text()
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
+        self.process = Some(Process(child));
+    }
+
+    fn kill9(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            let _ = p.0.kill(); // SIGKILL
+            let _ = p.0.wait();
         }
-    }
-
-    /// `Some(status)` once the running child has exited.
-    fn exited(&self) -> Option<String> {
-        let mut guard = self.child.lock().unwrap();
-        let process = guard.as_mut()?;
-        process
-            .0
-            .try_wait()
-            .expect("waiting for spidd")
-            .map(|s| s.to_string())
-    }
-
-    fn alive(&self) -> bool {
-        self.child.lock().unwrap().is_some() && self.exited().is_none()
-    }
-
-    fn log_text(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let tail: Vec<&str> = text.lines().rev().take(80).collect();
-        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
     }
 }
 
-/// SIGKILL, as a power cut would: no handler runs.
-fn kill(child: &Mutex<Option<Process>>) {
-    if let Some(process) = child.lock().unwrap().as_mut() {
-        let _ = process.0.kill();
-        let _ = process.0.wait();
+async fn wait_up(http: &reqwest::Client, url: &str) {
+    let started = Instant::now();
+    while http.get(url).send().await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{url} did not answer"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
-/// Why a flow stopped short.
-#[derive(Debug)]
-enum Broken {
-    /// The daemon went away (killed): nothing can be concluded about this flow.
-    Gone(String),
+/// GET/POST on the station; `None` when the daemon is gone or answers an error.
+async fn call(http: &reqwest::Client, method: reqwest::Method, url: String) -> Option<Value> {
+    let response = http.request(method, url).send().await.ok()?;
+    let ok = response.status() == StatusCode::OK;
+    let body: Value = response.json().await.ok()?;
+    ok.then_some(body)
 }
 
-struct Api {
-    http: reqwest::Client,
-    base: String,
+async fn wait_status(http: &reqwest::Client, api: &str, want: &str) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(60) {
+        match call(http, reqwest::Method::GET, format!("{api}/capture/status")).await {
+            Some(s) if s["status"] == want => return true,
+            Some(s) if s["status"] == "IDLE" || s["status"] == "ERROR" => return false,
+            Some(_) => {}
+            None => return false,
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
 }
 
-impl Api {
-    async fn call(&self, method: reqwest::Method, path: &str) -> Result<(u16, Value), Broken> {
-        let response = self
-            .http
-            .request(method, format!("{}{}", self.base, path))
-            .send()
-            .await
-            .map_err(|e| Broken::Gone(format!("{path}: {e}")))?;
-        let status = response.status().as_u16();
-        let body = response
-            .json::<Value>()
-            .await
-            .map_err(|e| Broken::Gone(format!("{path}: body: {e}")))?;
-        Ok((status, body))
-    }
-
-    async fn get(&self, path: &str) -> Result<(u16, Value), Broken> {
-        self.call(reqwest::Method::GET, path).await
-    }
-
-    async fn wait_for(&self, state: &str) -> Result<(), Broken> {
-        let started = Instant::now();
-        loop {
-            let (_, body) = self.get("/capture/status").await?;
-            if body["status"] == state {
-                return Ok(());
+/// One enroll flow; the Send answer's (status, id) when the flow got that far.
+async fn enroll(http: &reqwest::Client, api: &str, cpf: &str) -> Option<(String, String)> {
+    use reqwest::Method;
+    let status = call(http, Method::GET, format!("{api}/login/status")).await?;
+    let mut logged_in =
+        status["status"] == "OPERATOR_OK" || status["status"] == "OPERATOR_OFFLINE_OK";
+    for _ in 0..20 {
+        if logged_in {
+            break;
+        }
+        if let Some(l) = call(http, Method::GET, format!("{api}/login/{OPERATOR}")).await {
+            if l["status"] == "OPERATOR_OK" || l["status"] == "OPERATOR_OFFLINE_OK" {
+                logged_in = true;
+                break;
             }
-            assert!(
-                started.elapsed() < Duration::from_secs(90),
-                "still {body} after 90 s waiting for {state}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-
-    /// Logs the operator in (online or offline); the flaky upstream may refuse a few times.
-    async fn login(&self) -> Result<(), Broken> {
-        for _ in 0..20 {
-            let (_, body) = self.get("/login/status").await?;
-            if matches!(
-                body["status"].as_str(),
-                Some("OPERATOR_OK") | Some("OPERATOR_OFFLINE_OK")
-            ) {
-                return Ok(());
-            }
-            let (_, body) = self.get(&format!("/login/{OPERATOR}")).await?;
-            if matches!(
-                body["status"].as_str(),
-                Some("OPERATOR_OK") | Some("OPERATOR_OFFLINE_OK")
-            ) {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        panic!("the operator could not log in 20 times in a row");
+    if !logged_in {
+        return None;
     }
-
-    /// One enroll flow; the Send answer's status and station id.
-    async fn enroll(&self, cpf: &str) -> Result<(String, Option<String>), Broken> {
-        self.login().await?;
-        let (code, body) = self.get(&format!("/enroll/{cpf}")).await?;
-        assert_eq!(code, 200, "enroll {cpf}: {body}");
-        assert_eq!(body["status"], "CLIENT_CAPTURING", "{body}");
-        self.wait_for("CLIENT_CAPTURE_DONE").await?;
-        self.get("/operator/capture").await?;
-        self.wait_for("OPERATOR_CAPTURE_DONE").await?;
-        let (code, body) = self.call(reqwest::Method::POST, "/capture/send").await?;
-        assert_eq!(code, 200, "send {cpf}: {body}");
-        let status = body["status"].as_str().unwrap_or_default().to_string();
-        Ok((status, body["id"].as_str().map(str::to_string)))
+    let started = call(http, Method::GET, format!("{api}/enroll/{cpf}")).await?;
+    if started["status"] != "CLIENT_CAPTURING"
+        || !wait_status(http, api, "CLIENT_CAPTURE_DONE").await
+    {
+        return None;
     }
-}
-
-/// The enroll requests the fake server processed, by userId: (stored, refused as duplicates).
-fn server_enrolls(requests: &[Value]) -> BTreeMap<String, (u32, u32)> {
-    let mut by_cpf: BTreeMap<String, (u32, u32)> = BTreeMap::new();
-    for r in requests {
-        if r["method"] != "POST" || !r["path"].as_str().unwrap_or("").ends_with("/people") {
-            continue;
-        }
-        let Some(cpf) = r["body"]["data"]["userId"].as_str() else {
-            continue;
-        };
-        let entry = by_cpf.entry(cpf.to_string()).or_default();
-        match r["status"].as_u64() {
-            Some(s) if (200..300).contains(&s) => entry.0 += 1,
-            Some(409) => entry.1 += 1,
-            _ => {}
-        }
+    call(http, Method::GET, format!("{api}/operator/capture")).await?;
+    if !wait_status(http, api, "OPERATOR_CAPTURE_DONE").await {
+        return None;
     }
-    by_cpf
+    let sent = call(http, Method::POST, format!("{api}/capture/send")).await?;
+    Some((
+        sent["status"].as_str()?.to_string(),
+        sent["id"].as_str()?.to_string(),
+    ))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_daemon_delivers_every_acknowledged_transaction_exactly_once() {
-    let flows = env_number("SPIDD_CRASH_FLOWS").map_or(DEFAULT_FLOWS, |n| n as usize);
-    let seed = env_number("SPIDD_CRASH_SEED").unwrap_or(0x5eed_0001);
-    println!("crash test: {flows} flows, seed {seed} (SPIDD_CRASH_SEED to replay)");
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+async fn no_transaction_is_lost_or_doubled_across_kill_9() {
+    let n: u32 = std::env::var("SPIDD_CRASH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let seed: u64 = std::env::var("SPIDD_CRASH_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0x5eed_0005);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("spidd.toml"),
+        "[upstream]\nrequest_timeout = \"1500ms\"\nconnect_timeout = \"500ms\"\n\
+         [outbox]\nretry_initial = \"200ms\"\nretry_max = \"2s\"\n",
+    )
+    .unwrap();
 
     let sim_port = free_port();
-    let sim = format!("http://127.0.0.1:{sim_port}");
     let _server = Process(
         Command::new(workspace_binary("spid-sim"))
             .args([
@@ -314,152 +199,147 @@ async fn killed_daemon_delivers_every_acknowledged_transaction_exactly_once() {
             .spawn()
             .expect("spid-sim starts"),
     );
+    let server = format!("http://127.0.0.1:{sim_port}");
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()
         .unwrap();
-    let started = Instant::now();
-    while http.get(format!("{sim}/sim/upstream")).send().await.is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "spid-sim did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_up(&http, &format!("{server}/sim/upstream")).await;
     let set_mode = |body: Value| {
-        let http = http.clone();
-        let url = format!("{sim}/sim/upstream");
+        let (http, url) = (http.clone(), format!("{server}/sim/upstream"));
         async move {
             let r = http.post(url).json(&body).send().await.unwrap();
-            assert!(r.status().is_success(), "{body}: {}", r.status());
+            assert!(r.status().is_success(), "{body} → {}", r.status());
         }
     };
-    set_mode(json!({
-        "mode": "flaky", "seed": seed, "timeout_ms": 3000,
-        "p_timeout": 0.12, "p_reset": 0.12, "p_5xx": 0.08, "burst": 3
-    }))
+    let upstream = format!("{server}/gbs-spid-server");
+
+    let mut daemon = Daemon {
+        process: None,
+        api: String::new(),
+        sim_port: free_port(),
+        api_port: free_port(),
+    };
+    daemon.api = format!("http://127.0.0.1:{}/gbs-spid-services/api", daemon.api_port);
+    daemon.spawn(dir.path(), &upstream);
+    wait_up(&http, &format!("{}/health", daemon.api)).await;
+    // The operator's first login needs a healthy server; flaky from then on.
+    assert!(enroll_login(&http, &daemon.api).await);
+    set_mode(json!({"mode": "flaky", "seed": seed, "timeout_ms": 2500,
+                    "p_timeout": 0.15, "p_reset": 0.15, "p_5xx": 0.1, "burst": 3}))
     .await;
 
-    let mut daemon = Daemon::new(dir.path(), &format!("{sim}/gbs-spid-server"));
-    daemon.start().await;
-    let api = Api {
-        http: http.clone(),
-        base: daemon.api.clone(),
-    };
-
-    let mut acknowledged: BTreeMap<String, String> = BTreeMap::new(); // cpf → station id
-    let mut attempted: BTreeSet<String> = BTreeSet::new();
-    let mut kills = 0u32;
-    for i in 0..flows {
-        let cpf = cpf(seed.wrapping_mul(1_000_003).wrapping_add(i as u64));
-        attempted.insert(cpf.clone());
-        // About half of the flows get a kill, anywhere from the flow's first call to a few
-        // seconds after it (during the retry loop's sends).
-        let killer = rng.gen_bool(0.5).then(|| {
-            let at = Duration::from_millis(rng.gen_range(0..5_000));
-            let child = daemon.child.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(at).await;
-                kill(&child);
-            })
-        });
-        match api.enroll(&cpf).await {
-            Ok((status, id)) => {
-                assert!(
-                    status == "CAPTURE_ENQUEUED" || status == "CAPTURE_PENDING",
-                    "flow {i}: Send answered {status}"
-                );
-                acknowledged.insert(cpf.clone(), id.expect("Send answers the station id"));
+    // cpf → station id, for every Send that answered CAPTURE_ENQUEUED or CAPTURE_PENDING.
+    let mut answered: BTreeMap<String, String> = BTreeMap::new();
+    let mut kills = 0;
+    for i in 0..n {
+        let cpf = cpf(i);
+        // About a third of the flows are cut by a kill -9 somewhere in them.
+        let kill_after =
+            (rng.gen_range(0.0..1.0) < 0.35).then(|| Duration::from_millis(rng.gen_range(0..4000)));
+        let flow = enroll(&http, &daemon.api, &cpf);
+        let outcome = match kill_after {
+            None => flow.await,
+            Some(after) => {
+                tokio::pin!(flow);
+                tokio::select! {
+                    r = &mut flow => r,
+                    _ = tokio::time::sleep(after) => None,
+                }
             }
-            Err(Broken::Gone(why)) => {
-                assert!(
-                    !daemon.alive() || killer.is_some(),
-                    "flow {i} broke without a kill: {why}; log:\n{}",
-                    daemon.log_text()
-                );
-            }
+        };
+        if let Some((status, id)) = outcome {
+            assert!(
+                status == "CAPTURE_ENQUEUED" || status == "CAPTURE_PENDING",
+                "flow {i}: Send answered {status}"
+            );
+            answered.insert(cpf.clone(), id);
         }
-        if let Some(killer) = killer {
-            killer.await.unwrap();
+        if kill_after.is_some() {
+            daemon.kill9();
             kills += 1;
-        }
-        if !daemon.alive() {
-            daemon.start().await;
+            daemon.spawn(dir.path(), &upstream);
+            wait_up(&http, &format!("{}/health", daemon.api)).await;
         }
     }
 
-    // The upstream heals; Resend All until nothing is left (AMBIGUOUS ones are checked first).
-    set_mode(json!({ "mode": "up" })).await;
-    let started = Instant::now();
-    loop {
-        let (code, body) = api
-            .call(reqwest::Method::POST, "/capture/resend-all")
-            .await
-            .expect("resend all");
-        assert_eq!(code, 200, "{body}");
-        if body["remaining"] == 0 {
+    set_mode(json!({"mode": "up"})).await;
+    let mut remaining = u64::MAX;
+    for _ in 0..10 {
+        let r = call(
+            &http,
+            reqwest::Method::POST,
+            format!("{}/capture/resend-all", daemon.api),
+        )
+        .await
+        .expect("resend all answers");
+        remaining = r["remaining"].as_u64().unwrap();
+        if remaining == 0 {
             break;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "Resend All still leaves {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    assert_eq!(remaining, 0, "undelivered transactions left");
 
     let requests: Vec<Value> = http
-        .get(format!("{sim}/sim/upstream/requests"))
+        .get(format!("{server}/sim/upstream/requests"))
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    let at_server = server_enrolls(&requests);
-    let mut problems = Vec::new();
-    for (cpf, id) in &acknowledged {
-        let (stored, _) = at_server.get(cpf).copied().unwrap_or_default();
-        if stored != 1 {
-            problems.push(format!("{cpf} (station id {id}) is at the server {stored} times"));
-        }
-        let (_, result) = api
-            .get(&format!("/capture/result/{id}"))
-            .await
-            .expect("capture result");
-        if result["status"] == "CAPTURE_PENDING" || result["tguid"].is_null() {
-            problems.push(format!("{cpf} ({id}) not delivered at the end: {result}"));
+    let mut at_server: BTreeMap<(String, u64), usize> = BTreeMap::new();
+    for r in &requests {
+        if r["method"] == "POST" && r["path"] == "/gbs-spid-server/people" {
+            let user = r["body"]["data"]["userId"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            let ts = r["body"]["data"]["timestamp"].as_u64().unwrap_or(0);
+            *at_server.entry((user, ts)).or_default() += 1;
         }
     }
-    for (cpf, (stored, duplicates)) in &at_server {
-        if !attempted.contains(cpf) {
-            continue;
-        }
-        if *stored > 1 || *duplicates > 0 {
-            problems.push(format!(
-                "{cpf}: stored {stored} times, {duplicates} duplicate sends refused by the server"
-            ));
-        }
+    for ((user, ts), copies) in &at_server {
+        assert_eq!(
+            *copies, 1,
+            "{user} @ {ts} reached the server {copies} times"
+        );
     }
-    println!(
-        "crash test: {flows} flows, {} acknowledged, {kills} kills, {} starts, {} at the server",
-        acknowledged.len(),
-        daemon.starts,
-        at_server.keys().filter(|c| attempted.contains(*c)).count()
+    for (cpf, id) in &answered {
+        let held = at_server.keys().filter(|(u, _)| u == cpf).count();
+        assert_eq!(
+            held, 1,
+            "transaction {id} of {cpf} is at the server {held} times"
+        );
+        let result = call(
+            &http,
+            reqwest::Method::GET,
+            format!("{}/capture/result/{id}", daemon.api),
+        )
+        .await
+        .expect("result");
+        assert_ne!(result["status"], "CAPTURE_PENDING", "{id}: {result}");
+    }
+    eprintln!(
+        "crash test: seed {seed}, {n} flows, {kills} kill -9, {} answered, {} at the server",
+        answered.len(),
+        at_server.len()
     );
     assert!(
-        problems.is_empty(),
-        "exactly-once violated (seed {seed}):\n{}\nlog:\n{}",
-        problems.join("\n"),
-        daemon.log_text()
+        answered.len() as u32 >= n / 3,
+        "too few flows completed to mean anything: {} of {n}",
+        answered.len()
     );
-    assert!(
-        !acknowledged.is_empty(),
-        "no flow was acknowledged: the test proved nothing"
-    );
+    daemon.kill9();
 }
 
-#[test]
-fn generated_cpfs_are_valid_and_distinct() {
-    let all: BTreeSet<String> = (0..1000).map(cpf).collect();
-    assert_eq!(all.len(), 1000);
-    for c in &all {
-        assert!(state_machine::Cpf::parse(c).is_ok(), "{c}");
-    }
+async fn enroll_login(http: &reqwest::Client, api: &str) -> bool {
+    call(
+        http,
+        reqwest::Method::GET,
+        format!("{api}/login/{OPERATOR}"),
+    )
+    .await
+    .is_some_and(|l| l["status"] == "OPERATOR_OK")
 }

@@ -320,8 +320,10 @@ async fn every_endpoint_and_command() {
 /// Copies each stored payload under new capture times, so the server sees distinct
 /// transactions: `n` pending transactions for the price of one capture flow.
 fn seed_pending(data_dir: &Path, n: usize) -> usize {
-    use daemon::outbox::{NewTransaction, Outbox};
-    let outbox = Outbox::open_in(data_dir).unwrap();
+    use daemon::outbox::{NewTransaction, Outbox, SealKey, DEFAULT_KEY_FILE};
+    // The station's own key: under --simulate, the file it created in its data directory.
+    let key = SealKey::read(&data_dir.join(DEFAULT_KEY_FILE)).unwrap();
+    let outbox = Outbox::open_in(data_dir, key).unwrap();
     let all = outbox.list(None, 10).unwrap();
     let template = all
         .iter()

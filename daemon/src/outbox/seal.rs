@@ -1,0 +1,361 @@
+//! Encryption at rest of biometric payloads (outbox transactions, operators' templates).
+//!
+//! AEAD: ChaCha20-Poly1305 from `ring` (already in the tree through rustls), a fresh random
+//! 96-bit nonce per sealing, and the row's identity as associated data so that a sealed blob
+//! cannot be moved to another row. Random 96-bit nonces stay safe up to ~2^32 sealings per
+//! key; a station seals a few thousand a day.
+//!
+//! The key is 32 bytes, kept in a file as 64 hex digits (or 32 raw bytes). Where it comes
+//! from is decided by [`KeySource`]: `outbox.key_file`, else the systemd credential
+//! `outbox-key`, else `<data_dir>/outbox.key`. A missing key file (except a credential, which
+//! systemd provides read-only) is created on first start with mode 0600, atomically and never
+//! over an existing one. The key itself is never logged: only its id (a hash prefix).
+
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305, NONCE_LEN};
+use ring::rand::{SecureRandom, SystemRandom};
+
+/// The name of the systemd credential holding the key (`LoadCredential=outbox-key:…`).
+pub const KEY_CREDENTIAL: &str = "outbox-key";
+/// The key file created in the data directory when nothing else names one.
+pub const DEFAULT_KEY_FILE: &str = "outbox.key";
+const KEY_LEN: usize = 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("cannot read the outbox key {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the outbox key {path} is not a key: expected 64 hex digits (or 32 raw bytes), found {found}")]
+    Malformed { path: PathBuf, found: String },
+    #[error("cannot create the outbox key {path}: {source}")]
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("no random numbers for a new outbox key")]
+    Random,
+}
+
+/// Where the key comes from, in order of precedence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeySource {
+    /// `outbox.key_file`: read, or created when absent.
+    File(PathBuf),
+    /// `$CREDENTIALS_DIRECTORY/outbox-key`: read only.
+    Credential(PathBuf),
+}
+
+impl KeySource {
+    /// `outbox.key_file` when set; else the credential when systemd passed one; else
+    /// `<data_dir>/outbox.key`.
+    pub fn resolve(
+        key_file: Option<&Path>,
+        credentials_directory: Option<&Path>,
+        data_dir: &Path,
+    ) -> KeySource {
+        if let Some(path) = key_file {
+            return KeySource::File(path.to_path_buf());
+        }
+        if let Some(dir) = credentials_directory {
+            let path = dir.join(KEY_CREDENTIAL);
+            if path.exists() {
+                return KeySource::Credential(path);
+            }
+        }
+        KeySource::File(data_dir.join(DEFAULT_KEY_FILE))
+    }
+
+    pub fn path(&self) -> &Path {
+        match self {
+            KeySource::File(p) | KeySource::Credential(p) => p,
+        }
+    }
+
+    /// Reads the key; a missing `File` is created first.
+    pub fn load(&self) -> Result<SealKey, KeyError> {
+        match self {
+            KeySource::Credential(path) => SealKey::read(path),
+            KeySource::File(path) => SealKey::read_or_create(path),
+        }
+    }
+}
+
+/// The outbox key. `Debug` shows only its id.
+#[derive(Clone)]
+pub struct SealKey {
+    bytes: [u8; KEY_LEN],
+    id: String,
+}
+
+impl fmt::Debug for SealKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SealKey").field("id", &self.id).finish()
+    }
+}
+
+impl SealKey {
+    pub fn from_bytes(bytes: [u8; KEY_LEN]) -> SealKey {
+        let digest = ring::digest::digest(
+            &ring::digest::SHA256,
+            &[b"spidd outbox key id\0".as_slice(), &bytes].concat(),
+        );
+        let id = hex(&digest.as_ref()[..8]);
+        SealKey { bytes, id }
+    }
+
+    /// A new random key.
+    pub fn generate() -> Result<SealKey, KeyError> {
+        let mut bytes = [0u8; KEY_LEN];
+        SystemRandom::new()
+            .fill(&mut bytes)
+            .map_err(|_| KeyError::Random)?;
+        Ok(SealKey::from_bytes(bytes))
+    }
+
+    /// A short, non-secret name of the key (16 hex digits of a hash): stored beside each
+    /// sealed blob and in the database, so a different key is recognised, not misused.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn read(path: &Path) -> Result<SealKey, KeyError> {
+        let data = std::fs::read(path).map_err(|source| KeyError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        SealKey::parse(&data).ok_or_else(|| KeyError::Malformed {
+            path: path.to_path_buf(),
+            found: describe(&data),
+        })
+    }
+
+    /// Reads `path`, creating it (mode 0600, 64 hex digits) when it does not exist.
+    pub fn read_or_create(path: &Path) -> Result<SealKey, KeyError> {
+        match std::fs::symlink_metadata(path) {
+            Ok(_) => SealKey::read(path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = SealKey::generate()?;
+                match create_exclusive(path, format!("{}\n", hex(&key.bytes)).as_bytes()) {
+                    Ok(()) => {
+                        tracing::info!(path = %path.display(), key_id = %key.id, "created the outbox key");
+                        Ok(key)
+                    }
+                    // Another process created it meanwhile: theirs wins.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => SealKey::read(path),
+                    Err(source) => Err(KeyError::Create {
+                        path: path.to_path_buf(),
+                        source,
+                    }),
+                }
+            }
+            Err(source) => Err(KeyError::Read {
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    }
+
+    /// 64 hex digits (surrounding whitespace ignored) or exactly 32 raw bytes.
+    fn parse(data: &[u8]) -> Option<SealKey> {
+        if let Ok(text) = std::str::from_utf8(data) {
+            let text = text.trim();
+            if text.len() == 2 * KEY_LEN && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+                let mut bytes = [0u8; KEY_LEN];
+                for (i, b) in bytes.iter_mut().enumerate() {
+                    *b = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+                }
+                return Some(SealKey::from_bytes(bytes));
+            }
+        }
+        let bytes: [u8; KEY_LEN] = data.try_into().ok()?;
+        Some(SealKey::from_bytes(bytes))
+    }
+
+    fn aead(&self) -> LessSafeKey {
+        LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, &self.bytes).expect("a 32-byte key"))
+    }
+
+    /// Seals `plain` bound to `context` (the row's identity). Returns (nonce, ciphertext+tag).
+    pub fn seal(&self, context: &str, plain: &[u8]) -> Result<(Vec<u8>, Vec<u8>), SealError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        SystemRandom::new()
+            .fill(&mut nonce)
+            .map_err(|_| SealError::Random)?;
+        let mut data = Vec::with_capacity(plain.len() + CHACHA20_POLY1305.tag_len());
+        data.extend_from_slice(plain);
+        self.aead()
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(context.as_bytes()),
+                &mut data,
+            )
+            .map_err(|_| SealError::Random)?;
+        Ok((nonce.to_vec(), data))
+    }
+
+    /// Opens what [`SealKey::seal`] sealed under the same `context`.
+    pub fn open(&self, context: &str, nonce: &[u8], sealed: &[u8]) -> Result<Vec<u8>, SealError> {
+        let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| SealError::Forged)?;
+        let mut data = sealed.to_vec();
+        let plain = self
+            .aead()
+            .open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(context.as_bytes()),
+                &mut data,
+            )
+            .map_err(|_| SealError::Forged)?;
+        let n = plain.len();
+        data.truncate(n);
+        Ok(data)
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SealError {
+    #[error("no random numbers for a nonce")]
+    Random,
+    /// Wrong key, or the blob was altered or moved to another row.
+    #[error("the sealed data does not open with this key")]
+    Forged,
+}
+
+/// Writes `data` to a new file beside `path` (mode 0600), syncs it, then links it in as
+/// `path`: readers see no file or the whole key, and an existing `path` is never replaced.
+fn create_exclusive(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&tmp);
+    let result = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.write_all(data)?;
+        file.sync_all()?;
+        std::fs::hard_link(&tmp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    result
+}
+
+/// What a bad key file holds, without showing a byte of it.
+fn describe(data: &[u8]) -> String {
+    match std::str::from_utf8(data) {
+        Ok(t) if t.trim().is_empty() => "an empty file".to_string(),
+        Ok(t) => format!("{} characters of text", t.trim().chars().count()),
+        Err(_) => format!("{} bytes", data.len()),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("spidd-seal-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn sealing_round_trips_and_binds_the_context() {
+        let key = SealKey::from_bytes([7; 32]);
+        let (nonce, sealed) = key.seal("tx:a", b"WSQ\xff\xa0 fingerprint").unwrap();
+        assert!(!sealed.windows(11).any(|w| w == b"fingerprint"));
+        assert_eq!(
+            key.open("tx:a", &nonce, &sealed).unwrap(),
+            b"WSQ\xff\xa0 fingerprint"
+        );
+        assert_eq!(key.open("tx:b", &nonce, &sealed), Err(SealError::Forged));
+        let other = SealKey::from_bytes([8; 32]);
+        assert_eq!(other.open("tx:a", &nonce, &sealed), Err(SealError::Forged));
+        assert_ne!(key.id(), other.id());
+        let (nonce2, _) = key.seal("tx:a", b"x").unwrap();
+        assert_ne!(nonce, nonce2, "a fresh nonce per sealing");
+    }
+
+    #[test]
+    fn a_missing_key_file_is_created_0600_and_then_reused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = scratch("create");
+        let path = dir.join("sub").join("outbox.key");
+        let key = SealKey::read_or_create(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let again = SealKey::read_or_create(&path).unwrap();
+        assert_eq!(key.id(), again.id());
+        assert!(format!("{key:?}").contains(key.id()));
+        assert!(!format!("{key:?}").contains(&hex(&key.bytes)));
+        let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temporary file left behind");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_short_or_garbled_key_is_refused_naming_the_file() {
+        let dir = scratch("bad");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("k");
+        for bad in [&b""[..], b"abcd\n", &[0u8; 31], &[b'g'; 64]] {
+            std::fs::write(&path, bad).unwrap();
+            let e = SealKey::read_or_create(&path).unwrap_err();
+            assert!(matches!(e, KeyError::Malformed { .. }), "{e}");
+            assert!(e.to_string().contains(&path.display().to_string()), "{e}");
+        }
+        std::fs::write(&path, [9u8; 32]).unwrap();
+        assert_eq!(
+            SealKey::read(&path).unwrap().id(),
+            SealKey::from_bytes([9; 32]).id()
+        );
+        let missing = KeySource::Credential(dir.join("absent"))
+            .load()
+            .unwrap_err();
+        assert!(matches!(missing, KeyError::Read { .. }), "{missing}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_key_source_prefers_the_setting_then_the_credential() {
+        let dir = scratch("source");
+        let creds = dir.join("creds");
+        std::fs::create_dir_all(&creds).unwrap();
+        let data = dir.join("data");
+        assert_eq!(
+            KeySource::resolve(Some(Path::new("/k")), Some(&creds), &data),
+            KeySource::File("/k".into())
+        );
+        assert_eq!(
+            KeySource::resolve(None, Some(&creds), &data),
+            KeySource::File(data.join(DEFAULT_KEY_FILE)),
+            "no credential file: the data directory's key"
+        );
+        std::fs::write(creds.join(KEY_CREDENTIAL), [1u8; 32]).unwrap();
+        assert_eq!(
+            KeySource::resolve(None, Some(&creds), &data),
+            KeySource::Credential(creds.join(KEY_CREDENTIAL))
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

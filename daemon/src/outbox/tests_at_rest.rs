@@ -1,0 +1,319 @@
+//! Data at rest: no biometric byte in clear in the files, v1 databases sealed on open, the
+//! wrong key refused, retention and acknowledgement, disk full.
+
+use rusqlite::{params, Connection};
+
+use super::tests::{new_tx, test_key, Scratch};
+use super::*;
+
+const CPF: &str = "52998224725";
+/// A WSQ start-of-image marker followed by text no encoder would produce by chance.
+const MARKER: &[u8] = b"\xff\xa0\xff\xa8BIOMETRIC-SAMPLE-7f3c9e";
+
+fn biometric_tx(cpf: &str, ts: Millis) -> NewTransaction {
+    let mut tx = new_tx(cpf, ts);
+    let mut payload = b"{\"data\":{\"wsq\":\"".to_vec();
+    for _ in 0..64 {
+        payload.extend_from_slice(MARKER);
+    }
+    payload.extend_from_slice(b"\"}}");
+    tx.payload = payload;
+    tx
+}
+
+/// Every file of the database (main, -wal, -shm) holds no copy of the marker.
+fn assert_no_marker(dir: &Scratch) {
+    for entry in std::fs::read_dir(&dir.0).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            !bytes.windows(MARKER.len()).any(|w| w == MARKER),
+            "biometric bytes in clear in {}",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn no_biometric_byte_is_stored_in_clear() {
+    let dir = Scratch::new("clear");
+    let outbox = Outbox::open(dir.db(), test_key()).unwrap();
+    let id = outbox.enqueue(biometric_tx(CPF, 1)).unwrap();
+    let op = Cpf::parse("11144477735").unwrap();
+    outbox
+        .save_operator(&op, &[Finger::new(2).unwrap()], MARKER, 5)
+        .unwrap();
+    // Checked both before and after a checkpoint: the WAL is covered too.
+    assert_no_marker(&dir);
+    outbox.checkpoint().unwrap();
+    assert_no_marker(&dir);
+    assert!(outbox
+        .payload(&id)
+        .unwrap()
+        .unwrap()
+        .windows(MARKER.len())
+        .any(|w| w == MARKER));
+    assert_eq!(
+        outbox.load_operator(&op).unwrap().unwrap().templates,
+        MARKER
+    );
+}
+
+#[test]
+fn a_v1_database_is_sealed_on_open_and_keeps_no_clear_copy() {
+    let dir = Scratch::new("v1");
+    std::fs::create_dir_all(&dir.0).unwrap();
+    {
+        // What spidd v1 wrote: schema 1, payloads and templates in clear, no auto-vacuum.
+        let conn = Connection::open(dir.db()).unwrap();
+        conn.execute_batch("PRAGMA journal_mode = WAL;").unwrap();
+        conn.execute_batch(schema::MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        for i in 0..40 {
+            conn.execute(
+                "INSERT INTO transactions (id, mode, cpf, operator, timestamp, created_at, state,
+                     next_attempt_at, payload, summary)
+                 VALUES (?1, 'ENROLL', ?2, '11144477735', ?3, ?3, 'PENDING', ?3, ?4, '{}')",
+                params![format!("old-{i}"), CPF, i, biometric_tx(CPF, i).payload],
+            )
+            .unwrap();
+        }
+        conn.execute(
+            "INSERT INTO operators (cpf, fingers, stored_at, templates) VALUES ('11144477735', '2', 1, ?1)",
+            [MARKER],
+        )
+        .unwrap();
+    }
+    let outbox = Outbox::open(dir.db(), test_key()).unwrap();
+    assert_no_marker(&dir);
+    let payload = outbox.payload("old-7").unwrap().unwrap();
+    assert_eq!(payload, biometric_tx(CPF, 7).payload);
+    let op = Cpf::parse("11144477735").unwrap();
+    assert_eq!(
+        outbox.load_operator(&op).unwrap().unwrap().templates,
+        MARKER
+    );
+    let auto_vacuum: i64 = outbox
+        .with(|c| Ok(c.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?))
+        .unwrap();
+    assert_eq!(auto_vacuum, 2, "switched to incremental");
+}
+
+#[test]
+fn another_key_is_refused_naming_the_database() {
+    let dir = Scratch::new("wrongkey");
+    Outbox::open(dir.db(), test_key())
+        .unwrap()
+        .enqueue(new_tx(CPF, 1))
+        .unwrap();
+    let e = Outbox::open(dir.db(), SealKey::from_bytes([1; 32])).unwrap_err();
+    assert!(matches!(e, OutboxError::KeyMismatch { .. }), "{e}");
+    assert!(
+        e.to_string().contains(&dir.db().display().to_string()),
+        "{e}"
+    );
+    // Nothing changed: the right key still opens it.
+    let outbox = Outbox::open(dir.db(), test_key()).unwrap();
+    assert_eq!(outbox.counts().unwrap()[&TxState::Pending], 1);
+}
+
+#[test]
+fn a_tampered_payload_does_not_open() {
+    let dir = Scratch::new("tamper");
+    let outbox = Outbox::open(dir.db(), test_key()).unwrap();
+    let a = outbox.enqueue(new_tx(CPF, 1)).unwrap();
+    let b = outbox.enqueue(new_tx(CPF, 2)).unwrap();
+    // Swap the sealed payloads between two rows: each is bound to its own id.
+    outbox
+        .with(|c| {
+            c.execute(
+                "UPDATE payloads SET sealed = (SELECT sealed FROM payloads WHERE transaction_id = ?2),
+                     nonce = (SELECT nonce FROM payloads WHERE transaction_id = ?2) WHERE transaction_id = ?1",
+                params![a, b],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    assert!(matches!(
+        outbox.payload(&a),
+        Err(OutboxError::Sealed { .. })
+    ));
+    assert!(outbox.payload(&b).unwrap().is_some());
+}
+
+#[test]
+fn delivered_payloads_are_dropped_after_retention_and_metadata_stays() {
+    let dir = Scratch::new("retention");
+    let outbox = Outbox::open(dir.db(), test_key()).unwrap();
+    let old = outbox.enqueue(biometric_tx(CPF, 1)).unwrap();
+    let fresh = outbox.enqueue(biometric_tx(CPF, 2)).unwrap();
+    let pending = outbox.enqueue(biometric_tx(CPF, 3)).unwrap();
+    let rejected = outbox.enqueue(biometric_tx(CPF, 4)).unwrap();
+    for id in [&old, &fresh] {
+        outbox.mark_sending(id).unwrap();
+        outbox
+            .mark_delivered(id, &format!("tg-{id}"), None, None)
+            .unwrap();
+    }
+    outbox.mark_sending(&rejected).unwrap();
+    outbox
+        .mark_rejected(&rejected, "HTTP 400: bad image")
+        .unwrap();
+    // `old` was delivered long ago.
+    outbox
+        .with(|c| {
+            c.execute(
+                "UPDATE transactions SET delivered_at = 1000 WHERE id = ?1",
+                [&old],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    let cutoff = now_millis() - 3_600_000;
+    let report = outbox.purge_payloads(cutoff).unwrap();
+    assert_eq!(report.purged, 1);
+    assert!(matches!(outbox.payload(&old), Err(OutboxError::Purged(_))));
+    let t = outbox.get(&old).unwrap().unwrap();
+    assert_eq!(t.state, TxState::Delivered);
+    assert_eq!(t.tguid.as_deref(), Some(format!("tg-{old}").as_str()));
+    assert!(t.payload_purged_at.is_some());
+    for id in [&fresh, &pending, &rejected] {
+        assert!(outbox.payload(id).unwrap().is_some(), "{id} kept");
+    }
+    // A rejection stays until acknowledged; then its payload goes, its reason stays.
+    assert_eq!(
+        outbox.unacknowledged_rejections(10).unwrap(),
+        vec![rejected.clone()]
+    );
+    assert!(matches!(
+        outbox.acknowledge_rejected(&pending),
+        Err(OutboxError::InvalidTransition { .. })
+    ));
+    let acked = outbox.acknowledge_rejected(&rejected).unwrap();
+    assert!(acked.acknowledged_at.is_some());
+    assert_eq!(acked.last_error.as_deref(), Some("HTTP 400: bad image"));
+    assert!(matches!(
+        outbox.payload(&rejected),
+        Err(OutboxError::Purged(_))
+    ));
+    assert!(outbox.unacknowledged_rejections(10).unwrap().is_empty());
+    outbox.acknowledge_rejected(&rejected).unwrap();
+    assert_eq!(outbox.purge_payloads(cutoff).unwrap().purged, 0);
+}
+
+#[test]
+fn purged_space_goes_back_to_the_file_system() {
+    let dir = Scratch::new("vacuum");
+    let outbox = Outbox::open(dir.db(), test_key()).unwrap();
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let mut tx = new_tx(CPF, i);
+        tx.payload = vec![b'x'; 256 * 1024];
+        let id = outbox.enqueue(tx).unwrap();
+        outbox.mark_sending(&id).unwrap();
+        outbox.mark_delivered(&id, "tg", None, None).unwrap();
+        ids.push(id);
+    }
+    outbox.checkpoint().unwrap();
+    let before = std::fs::metadata(dir.db()).unwrap().len();
+    let report = outbox.purge_payloads(now_millis()).unwrap();
+    assert_eq!(report.purged, 20);
+    assert!(report.vacuumed_pages > 0);
+    outbox.checkpoint().unwrap();
+    let after = std::fs::metadata(dir.db()).unwrap().len();
+    assert!(after < before / 4, "{before} → {after} bytes");
+}
+
+#[test]
+fn a_full_disk_refuses_new_transactions_and_keeps_the_stored_ones() {
+    let dir = Scratch::new("full");
+    let outbox = Outbox::open(dir.db(), test_key()).unwrap();
+    let kept = outbox.enqueue(biometric_tx(CPF, 1)).unwrap();
+    // The file may not grow past its current size: SQLite answers SQLITE_FULL, as on a full disk.
+    outbox
+        .with(|c| {
+            let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+            c.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
+            Ok(())
+        })
+        .unwrap();
+    let mut big = new_tx(CPF, 2);
+    big.payload = vec![7; 1 << 20];
+    let e = outbox.enqueue(big).unwrap_err();
+    assert!(e.is_storage(), "{e:?}");
+    assert!(
+        e.to_string().contains(&dir.db().display().to_string()),
+        "{e}"
+    );
+    assert!(outbox.get_by_timestamp(2).is_none());
+    assert_eq!(
+        outbox.payload(&kept).unwrap().unwrap(),
+        biometric_tx(CPF, 1).payload
+    );
+    drop(outbox);
+    let reopened = Outbox::open(dir.db(), test_key()).unwrap();
+    assert_eq!(reopened.counts().unwrap()[&TxState::Pending], 1);
+    assert!(reopened.payload(&kept).unwrap().is_some());
+}
+
+impl Outbox {
+    fn get_by_timestamp(&self, ts: i64) -> Option<String> {
+        self.with(|c| {
+            Ok(c.query_row(
+                "SELECT id FROM transactions WHERE timestamp = ?1",
+                [ts],
+                |r| r.get(0),
+            )
+            .ok())
+        })
+        .unwrap()
+    }
+}
+
+#[test]
+fn a_read_only_database_refuses_new_transactions_as_storage_trouble() {
+    let dir = Scratch::new("readonly");
+    let outbox = Outbox::open(dir.db(), test_key()).unwrap();
+    let kept = outbox.enqueue(biometric_tx(CPF, 1)).unwrap();
+    // `query_only` makes SQLite refuse every write with SQLITE_READONLY, as a file system
+    // remounted read-only does; unlike file modes, it also holds when the tests run as root.
+    outbox
+        .with(|c| {
+            c.execute_batch("PRAGMA query_only = ON;")?;
+            Ok(())
+        })
+        .unwrap();
+    let e = outbox.enqueue(biometric_tx(CPF, 2)).unwrap_err();
+    assert!(e.is_storage(), "{e:?}");
+    let e = outbox.mark_sending(&kept).unwrap_err();
+    assert!(e.is_storage(), "{e:?}");
+    assert_eq!(outbox.get(&kept).unwrap().unwrap().state, TxState::Pending);
+    assert!(outbox.payload(&kept).unwrap().is_some());
+}
+
+#[test]
+fn an_announced_send_is_checked_after_a_crash_and_an_outcome_clears_it() {
+    let dir = Scratch::new("announce");
+    let (announced, finished, quiet) = {
+        let outbox = Outbox::open(dir.db(), test_key()).unwrap();
+        let ids: Vec<String> = (1..=3)
+            .map(|i| outbox.enqueue(new_tx(CPF, i)).unwrap())
+            .collect();
+        outbox.announce_sends(&ids[..2]).unwrap();
+        // The second one went out and failed: its outcome clears the announcement.
+        outbox.mark_sending_announced(&ids[1]).unwrap();
+        outbox.mark_pending(&ids[1], "HTTP 503", 0).unwrap();
+        (ids[0].clone(), ids[1].clone(), ids[2].clone())
+    };
+    // Reopened without a clean stop: the announced one may have gone out.
+    let outbox = Outbox::open(dir.db(), test_key()).unwrap();
+    assert_eq!(
+        outbox.get(&announced).unwrap().unwrap().state,
+        TxState::Ambiguous
+    );
+    assert_eq!(
+        outbox.get(&finished).unwrap().unwrap().state,
+        TxState::Pending
+    );
+    assert_eq!(outbox.get(&quiet).unwrap().unwrap().state, TxState::Pending);
+}

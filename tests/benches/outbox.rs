@@ -1,0 +1,328 @@
+//! Benchmarks of the outbox, printed side by side with their baselines from the same run:
+//!
+//! 1. Durable enqueue of a 1 MB transaction (sealed, SQLite WAL, `synchronous = FULL`) next to
+//!    write + fsync of the same bytes to a new file (goal: ≤ 2.0×).
+//! 2. Capture Resend All draining Q pending transactions from a `spidd` child process to a
+//!    `spid-sim server` process, next to a plain loop posting the same bodies with the same
+//!    HTTP client code at the same concurrency (goal: ≥ 0.8× its throughput), with the
+//!    daemon's peak RSS (goal: < 64 MB, flat in Q: shown for 500 and 2,000).
+//!
+//! The bodies are a real enroll transaction (captured once through a simulated station) with
+//! a fresh CPF and timestamp each. Run: `cargo bench -p spidd-tests --bench outbox`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use daemon::app::Options;
+use daemon::outbox::{NewTransaction, Outbox, SealKey};
+use serde_json::Value;
+use state_machine::{Cpf, Mode};
+
+const ENQUEUES: usize = 30;
+const CONCURRENCY: usize = 4;
+
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().join(name)
+}
+
+/// `N` distinct free ports (all held open while choosing, so none is picked twice).
+fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<_> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    std::array::from_fn(|i| listeners[i].local_addr().unwrap().port())
+}
+
+fn cpf(n: u32) -> String {
+    let mut d: Vec<u32> = format!("{:09}", 600_000_000 + n)
+        .chars()
+        .map(|c| c.to_digit(10).unwrap())
+        .collect();
+    for len in [9, 10] {
+        let sum: u32 = d[..len]
+            .iter()
+            .enumerate()
+            .map(|(i, x)| x * (len as u32 + 1 - i as u32))
+            .sum();
+        d.push(sum * 10 % 11 % 10);
+    }
+    d.iter()
+        .map(|x| char::from_digit(*x, 10).unwrap())
+        .collect()
+}
+
+fn new_tx(cpf_digits: &str, timestamp: u64, payload: Vec<u8>) -> NewTransaction {
+    NewTransaction {
+        mode: Mode::Enroll,
+        cpf: Cpf::parse(cpf_digits).unwrap(),
+        operator: Cpf::parse("52998224725").unwrap(),
+        timestamp,
+        payload,
+        summary: serde_json::json!({}),
+    }
+}
+
+fn bench_enqueue(dir: &Path) {
+    let payload: Vec<u8> = (0..1 << 20)
+        .map(|i: u32| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let outbox = Outbox::open(dir.join("enqueue.db"), SealKey::from_bytes([3; 32])).unwrap();
+    let started = Instant::now();
+    for i in 0..ENQUEUES {
+        outbox
+            .enqueue(new_tx("52998224725", 1 + i as u64, payload.clone()))
+            .unwrap();
+    }
+    let enqueue = started.elapsed() / ENQUEUES as u32;
+    let started = Instant::now();
+    for i in 0..ENQUEUES {
+        use std::io::Write;
+        let mut f = std::fs::File::create(dir.join(format!("plain-{i}"))).unwrap();
+        f.write_all(&payload).unwrap();
+        f.sync_all().unwrap();
+    }
+    let fsync = started.elapsed() / ENQUEUES as u32;
+    println!(
+        "durable enqueue of 1 MB: {:>8.2} ms | write+fsync 1 MB: {:>8.2} ms | ratio {:.2}x (goal <= 2.0x)",
+        enqueue.as_secs_f64() * 1e3,
+        fsync.as_secs_f64() * 1e3,
+        enqueue.as_secs_f64() / fsync.as_secs_f64()
+    );
+}
+
+/// One real enroll body, from a simulated station's outbox.
+async fn harvest_body(dir: &Path) -> Value {
+    let data = dir.join("harvest");
+    let running = daemon::app::start(Options {
+        simulate: true,
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        sim_control: Some("127.0.0.1:0".parse().unwrap()),
+        data_dir: Some(data.clone()),
+        ..Options::default()
+    })
+    .await
+    .unwrap();
+    let api = format!("http://{}/gbs-spid-services/api", running.api_addr);
+    let http = reqwest::Client::new();
+    let get = |p: String| {
+        let (http, api) = (http.clone(), api.clone());
+        async move {
+            http.get(format!("{api}{p}"))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let wait = |want: &'static str| {
+        async move {
+            while get("/capture/status".into()).await["status"] != want {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    get("/login/52998224725".into()).await;
+    get("/enroll/39053344705".into()).await;
+    wait("CLIENT_CAPTURE_DONE").await;
+    get("/operator/capture".into()).await;
+    wait("OPERATOR_CAPTURE_DONE").await;
+    let sent: Value = http
+        .post(format!("{api}/capture/send"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    running.stop().await;
+    let key = SealKey::read(&data.join(daemon::outbox::DEFAULT_KEY_FILE)).unwrap();
+    let outbox = Outbox::open_in(&data, key).unwrap();
+    let body = outbox
+        .payload(sent["id"].as_str().unwrap())
+        .unwrap()
+        .unwrap();
+    serde_json::from_slice(&body).unwrap()
+}
+
+fn bodies(template: &Value, q: usize) -> Vec<(String, u64, Vec<u8>)> {
+    (0..q)
+        .map(|i| {
+            let mut body = template.clone();
+            let (c, ts) = (cpf(i as u32), 1_700_000_000_000 + i as u64);
+            body["data"]["userId"] = Value::String(c.clone());
+            body["data"]["timestamp"] = Value::from(ts);
+            (c, ts, serde_json::to_vec(&body).unwrap())
+        })
+        .collect()
+}
+
+async fn spid_sim(http: &reqwest::Client) -> (Process, String) {
+    let [port] = free_ports();
+    let p = Process(
+        Command::new(binary("spid-sim"))
+            .args([
+                "server",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--enroll-delay-ms",
+                "0",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    while http
+        .get(format!("{base}/sim/upstream"))
+        .send()
+        .await
+        .is_err()
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (p, base)
+}
+
+/// Resend All in a spidd child: (seconds, peak RSS in kB).
+async fn drain_daemon(
+    dir: &Path,
+    bodies: &[(String, u64, Vec<u8>)],
+    http: &reqwest::Client,
+) -> (f64, u64) {
+    let data = dir.join(format!("drain-{}", bodies.len()));
+    let key = SealKey::read_or_create(&data.join(daemon::outbox::DEFAULT_KEY_FILE)).unwrap();
+    {
+        let outbox = Outbox::open_in(&data, key).unwrap();
+        for (c, ts, body) in bodies {
+            outbox.enqueue(new_tx(c, *ts, body.clone())).unwrap();
+        }
+        // Not yet due, as after an outage: only Resend All sends them.
+        let conn = rusqlite::Connection::open(outbox.path()).unwrap();
+        conn.execute(
+            "UPDATE transactions SET next_attempt_at = 9000000000000",
+            [],
+        )
+        .unwrap();
+    }
+    let (_sim, base) = spid_sim(http).await;
+    let cfg = dir.join("bench.toml");
+    std::fs::write(
+        &cfg,
+        format!("[outbox]\nresend_concurrency = {CONCURRENCY}\n"),
+    )
+    .unwrap();
+    let [port, control] = free_ports();
+    let daemon = Process(
+        Command::new(binary("spidd"))
+            .args(["--simulate", "--config"])
+            .arg(&cfg)
+            .args(["--upstream", &format!("{base}/gbs-spid-server")])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--sim-control", &format!("127.0.0.1:{control}")])
+            .arg("--data-dir")
+            .arg(&data)
+            .env("SPIDD_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let api = format!("http://127.0.0.1:{port}/gbs-spid-services/api");
+    while http.get(format!("{api}/health")).send().await.is_err() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let started = Instant::now();
+    let r: Value = http
+        .post(format!("{api}/capture/resend-all"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    assert_eq!(r["delivered"].as_u64(), Some(bodies.len() as u64), "{r}");
+    let status = std::fs::read_to_string(format!("/proc/{}/status", daemon.0.id())).unwrap();
+    let hwm = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    (secs, hwm)
+}
+
+/// The baseline: the same bodies posted by the same client code, CONCURRENCY at a time.
+async fn drain_plain(bodies: &[(String, u64, Vec<u8>)], http: &reqwest::Client) -> f64 {
+    let (_sim, base) = spid_sim(http).await;
+    let config = daemon::config::Config::from_toml_str(&format!(
+        "[upstream]\nurl = \"{base}/gbs-spid-server\"\n"
+    ))
+    .unwrap();
+    let client = Arc::new(
+        daemon::upstream::UpstreamClient::new(
+            &config.upstream,
+            Some(daemon::simulate::Simulation::default_password()),
+        )
+        .unwrap(),
+    );
+    let bodies: Arc<Vec<Vec<u8>>> = Arc::new(bodies.iter().map(|b| b.2.clone()).collect());
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..CONCURRENCY {
+        let (client, bodies, next) = (client.clone(), bodies.clone(), next.clone());
+        tasks.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(body) = bodies.get(i) else { break };
+                client.submit_raw(Mode::Enroll, body).await.expect("posted");
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    started.elapsed().as_secs_f64()
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let dir = tempfile::tempdir_in(
+        std::env::var_os("CARGO_TARGET_TMPDIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir),
+    )
+    .unwrap();
+    bench_enqueue(dir.path());
+    let template = harvest_body(dir.path()).await;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1800))
+        .build()
+        .unwrap();
+    for q in [500usize, 2000] {
+        let bodies = bodies(&template, q);
+        let size = bodies[0].2.len();
+        let (daemon_s, rss_kb) = drain_daemon(dir.path(), &bodies, &http).await;
+        let plain_s = drain_plain(&bodies, &http).await;
+        println!(
+            "resend all of {q:>5} x {:.0} kB: spidd {:>7.1} tx/s | plain loop {:>7.1} tx/s | ratio {:.2}x (goal >= 0.8x) | spidd peak RSS {:.1} MB (goal < 64 MB)",
+            size as f64 / 1024.0,
+            q as f64 / daemon_s,
+            q as f64 / plain_s,
+            plain_s / daemon_s,
+            rss_kb as f64 / 1024.0
+        );
+    }
+}

@@ -14,11 +14,11 @@ use std::time::Duration;
 use state_machine::{Finger, FlowConfig, Position};
 
 pub use duration::{format_duration, parse_duration};
-pub use status::{StatusSettings, DEFAULT_STATUS_GROUP, DEFAULT_STATUS_SOCKET};
 pub use providers::{
     ByUnicoSettings, ClaroSettings, FaceverifySettings, IdTokenSettings, ProviderSettings,
     RemoteProvider, RemoteSettings, UnicoAccount,
 };
+pub use status::{StatusSettings, DEFAULT_STATUS_GROUP, DEFAULT_STATUS_SOCKET};
 
 /// Where packages install the configuration file.
 pub const DEFAULT_PATH: &str = "/etc/spidd/spidd.toml";

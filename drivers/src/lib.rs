@@ -8,12 +8,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod aes3500;
 pub mod camera;
 pub mod family;
-pub mod aes3500;
+pub mod serial;
 pub mod uru4000;
 pub mod usb;
-pub mod serial;
 pub mod zhiantec;
 
 pub use family::{CameraFamily, Candidate, ReaderFamily, Wake};

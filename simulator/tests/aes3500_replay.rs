@@ -81,10 +81,7 @@ fn codec_rebuilds_capture_png_from_the_recorded_transfer() {
         row(&image, 255, 248..256),
         [243, 243, 243, 243, 243, 240, 233, 236]
     );
-    assert_same_image(
-        &image,
-        &green_plane(&aes3500_fixture("capture.png")),
-    );
+    assert_same_image(&image, &green_plane(&aes3500_fixture("capture.png")));
 }
 
 /// Outside the testbed: replays `capture.ioctl` under umockdev-run around this same test,

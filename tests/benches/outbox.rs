@@ -128,11 +128,9 @@ async fn harvest_body(dir: &Path) -> Value {
                 .unwrap()
         }
     };
-    let wait = |want: &'static str| {
-        async move {
-            while get("/capture/status".into()).await["status"] != want {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+    let wait = |want: &'static str| async move {
+        while get("/capture/status".into()).await["status"] != want {
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     };
     get("/login/52998224725".into()).await;

@@ -95,7 +95,11 @@ mod tests {
     #[test]
     fn lists_newest_first_filtered_and_limited() {
         let dir = tempfile_dir();
-        let outbox = Outbox::open(dir.join("spidd.db"), crate::outbox::SealKey::generate().unwrap()).unwrap();
+        let outbox = Outbox::open(
+            dir.join("spidd.db"),
+            crate::outbox::SealKey::generate().unwrap(),
+        )
+        .unwrap();
         let a = outbox.enqueue(tx("39053344705", 1)).unwrap();
         let b = outbox.enqueue(tx("39053344705", 2)).unwrap();
         let c = outbox.enqueue(tx("93541134780", 3)).unwrap();

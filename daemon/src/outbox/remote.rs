@@ -398,7 +398,11 @@ mod tests {
 
     fn open() -> (tempfile_dir::Dir, Outbox) {
         let dir = tempfile_dir::Dir::new();
-        let outbox = Outbox::open(dir.path().join("spidd.db"), crate::outbox::SealKey::generate().unwrap()).unwrap();
+        let outbox = Outbox::open(
+            dir.path().join("spidd.db"),
+            crate::outbox::SealKey::generate().unwrap(),
+        )
+        .unwrap();
         (dir, outbox)
     }
 

@@ -232,7 +232,7 @@ mod tests {
         let up = upscale2(&raw);
         // Corner: only the 9-weight tap is inside.
         assert_eq!(up.get_pixel(0, 0)[0], 90); // 160 * 9 / 16
-        // Inner pixel: all four taps inside.
+                                               // Inner pixel: all four taps inside.
         assert_eq!(up.get_pixel(1, 1)[0], 160);
         assert_eq!(up.get_pixel(1, 0)[0], 120); // 160 * 12 / 16
     }

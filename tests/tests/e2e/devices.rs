@@ -106,7 +106,6 @@ async fn a_reader_pulled_out_mid_capture_fails_it_and_is_used_again_once_back() 
     s.stop().await;
 }
 
-
 /// Runs `spidd <args>` with an empty configuration (no machine-wide config is read).
 fn spidd(dir: &tempfile::TempDir, args: &[&str]) -> Output {
     let config = dir.path().join("spidd.toml");

@@ -9,7 +9,6 @@ use serde_json::Value;
 
 use crate::station::*;
 
-
 struct SpidSim(Child);
 
 impl Drop for SpidSim {

@@ -124,8 +124,14 @@ async fn every_endpoint_and_command() {
         .is_some_and(|ms| ms >= 0.0));
     assert_eq!(status["outbox"]["undelivered"], 0);
     assert_eq!(status["resend"]["last"], Value::Null);
-    // The scheduler is wired by the app once it exists; until then: null.
-    assert_eq!(status["resend"]["next_scheduled"], Value::Null);
+    // The daily Resend All (default `0 30 2 * * *`, local time): its next run, an RFC 3339 time.
+    let next = status["resend"]["next_scheduled"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        next.len() >= 20 && next.contains('T') && next.ends_with('Z'),
+        "{status}"
+    );
     let devices = status["devices"].as_array().unwrap();
     assert_eq!(devices.len(), 2);
     assert!(devices.iter().all(|d| d["state"] == "ready"), "{status}");

@@ -10,7 +10,6 @@ use crate::station::workspace_binary;
 /// `WATCHDOG_USEC` for the tests: short, so that the test is quick.
 const WATCHDOG: Duration = Duration::from_millis(400);
 
-
 struct Daemon {
     child: Child,
     socket: UnixDatagram,

@@ -112,14 +112,14 @@ fn devices_lists_the_recorded_aes3500_and_nothing_else() {
     assert_ok(&out, "spidd devices in the AES3500 testbed");
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let list = list.as_array().expect("a JSON array");
-    let readers: Vec<_> = list
-        .iter()
-        .filter(|d| d["kind"] == "fingerprint")
-        .collect();
+    let readers: Vec<_> = list.iter().filter(|d| d["kind"] == "fingerprint").collect();
     assert_eq!(readers.len(), 1, "{list:?}");
     assert_eq!(readers[0]["driver"], "aes3500", "{list:?}");
     assert!(
-        readers[0]["id"].as_str().unwrap().starts_with("usb:08ff:5731"),
+        readers[0]["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("usb:08ff:5731"),
         "{list:?}"
     );
     assert!(
@@ -158,5 +158,9 @@ fn uru4500_capture_once_replays_the_simulators_usbmon_session() {
     );
     assert_ok(&out, "spidd capture-once on the emulated U.are.U 4500");
     let got = image::open(&out_png).unwrap().to_luma8();
-    assert_eq!(differing(&got, &sent), 0, "pixels differ from the encoded frame");
+    assert_eq!(
+        differing(&got, &sent),
+        0,
+        "pixels differ from the encoded frame"
+    );
 }

@@ -15,10 +15,12 @@ use std::time::Duration;
 
 use rand::Rng;
 use state_machine::{DeliveryOutcome, Millis, Mode};
-use tokio::sync::{watch, Notify, Semaphore};
+use tokio::sync::{oneshot, watch, Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::config::OutboxSettings;
-use crate::outbox::{now_millis, Outbox, OutboxError, StoredTransaction, TxState};
+use crate::outbox::{
+    now_millis, Outbox, OutboxError, SendOutcome, SendStart, StoredTransaction, TxState,
+};
 use crate::upstream::{UpstreamClient, UpstreamError};
 
 /// Ids read from SQLite per page by Resend All and the retry loop: memory stays bounded
@@ -147,7 +149,25 @@ struct Inner {
     progress: progress::ProgressBoard,
     /// Set by [`Courier::shutdown`]: no new send starts.
     stopping: AtomicBool,
+    /// Outcomes waiting for the next group commit.
+    outcomes: Mutex<OutcomeQueue>,
 }
+
+/// Sends' outcomes on their way to the outbox: whoever finds no commit under way starts
+/// one, and outcomes that arrive while it runs go together in the next. Concurrent sends
+/// share a commit, and with it the WAL pages they touch alike.
+#[derive(Default)]
+struct OutcomeQueue {
+    waiting: Vec<QueuedOutcome>,
+    flushing: bool,
+}
+
+type QueuedOutcome = (
+    String,
+    OwnedOutcome,
+    SendStart,
+    oneshot::Sender<Result<(), OutboxError>>,
+);
 
 /// The per-transaction lock; released on drop, even if the delivery panics.
 struct Claim {
@@ -183,6 +203,7 @@ impl Courier {
                 resend: Mutex::new(None),
                 progress: progress::ProgressBoard::default(),
                 stopping: AtomicBool::new(false),
+                outcomes: Mutex::new(OutcomeQueue::default()),
             }),
         }
     }
@@ -206,7 +227,7 @@ impl Courier {
     pub async fn deliver(&self, id: &str) -> Result<DeliveryOutcome, CourierError> {
         let inner = self.inner.clone();
         let id = id.to_string();
-        tokio::spawn(async move { inner.deliver_now(id, false).await })
+        tokio::spawn(async move { inner.deliver_now(id, false, None).await })
             .await
             .map_err(|e| CourierError::Task(e.to_string()))?
     }
@@ -349,21 +370,39 @@ impl Inner {
         }
     }
 
-    /// `announced`: the send was recorded by `Outbox::announce_sends` (batches), so marking
-    /// it SENDING needs no fsync of its own.
+    /// `announced`: the send was recorded by `Outbox::announce_sends` (batches), so the row
+    /// is not marked SENDING first: its outcome is the send's one write.
+    /// `permit`: the background slot this delivery holds, given back as soon as the server
+    /// answered a send, while its outcome waits for the group commit.
     async fn deliver_now(
         self: Arc<Self>,
         id: String,
         announced: bool,
+        permit: Option<OwnedSemaphorePermit>,
     ) -> Result<DeliveryOutcome, CourierError> {
         let _claim = self.claim(&id).await;
         let key = id.clone();
-        let t = self
-            .db(move |o| o.get(&key))
+        // The row and, when it is still owed to the server, its payload: one trip to the
+        // blocking pool.
+        let (t, payload) = self
+            .db(move |o| {
+                let Some(t) = o.get(&key)? else {
+                    return Ok(None);
+                };
+                let payload = match t.state.is_undelivered() {
+                    true => o.payload(&t.id)?,
+                    false => None,
+                };
+                Ok(Some((t, payload)))
+            })
             .await?
             .ok_or_else(|| CourierError::NotFound(id.clone()))?;
         // `get` also finds TGUIDs; from here on only the station id is used.
         let id = t.id.clone();
+        let start = match announced {
+            true => SendStart::Announced,
+            false => SendStart::Marked,
+        };
         match t.state {
             TxState::Delivered => Ok(DeliveryOutcome::Accepted {
                 tguid: t.tguid.unwrap_or_default(),
@@ -371,12 +410,12 @@ impl Inner {
             TxState::Rejected => Ok(DeliveryOutcome::Rejected {
                 reason: t.last_error.unwrap_or_default(),
             }),
-            TxState::Pending => self.send(&t, announced).await,
+            TxState::Pending => self.send(&t, payload, start, permit).await,
             // SENDING cannot be seen under the claim except after a failed bookkeeping
             // write; like AMBIGUOUS, the server may hold it.
             TxState::Ambiguous | TxState::Sending => match self.find_upstream(&t).await {
                 Ok(Some((tguid, status))) => self.deduplicated(&id, tguid, status).await,
-                Ok(None) => self.send(&t, announced).await,
+                Ok(None) => self.send(&t, payload, start, permit).await,
                 Err(e) => {
                     let reason = format!(
                         "could not ask the SPID server whether it holds the transaction: {e}"
@@ -426,10 +465,13 @@ impl Inner {
         self.stopping.load(Ordering::SeqCst)
     }
 
+    /// Sends `t` (whose `payload` was read with it) and records the outcome.
     async fn send(
-        &self,
+        self: &Arc<Self>,
         t: &StoredTransaction,
-        announced: bool,
+        payload: Option<Vec<u8>>,
+        start: SendStart,
+        permit: Option<OwnedSemaphorePermit>,
     ) -> Result<DeliveryOutcome, CourierError> {
         let id = t.id.clone();
         if self.is_stopping() {
@@ -438,42 +480,30 @@ impl Inner {
                 reason: "the station is stopping; the transaction stays in the outbox".into(),
             });
         }
-        let key = id.clone();
-        let payload = self
-            .db(move |o| o.payload(&key))
-            .await?
-            .ok_or_else(|| CourierError::NotFound(id.clone()))?;
-        let key = id.clone();
-        self.db(move |o| {
-            if announced {
-                o.mark_sending_announced(&key)
-            } else {
-                o.mark_sending(&key)
-            }
-        })
-        .await?;
+        let payload = payload.ok_or_else(|| CourierError::NotFound(id.clone()))?;
+        if start == SendStart::Marked {
+            let key = id.clone();
+            self.db(move |o| o.mark_sending(&key)).await?;
+        }
         let failures = t.attempts + 1;
         let started = std::time::Instant::now(); // status hook: send latency
         let outcome = self.upstream.submit_raw(t.mode, &payload).await;
+        drop(payload);
         crate::status::metrics::METRICS.send(started.elapsed(), outcome.as_ref().err()); // status hook
-        let (i, next) = (id.clone(), self.next_attempt(failures));
+        let next = self.next_attempt(failures);
+        let record = |outcome: OwnedOutcome| self.record(id.clone(), outcome, start);
         match outcome {
             Ok(r) => {
+                drop(permit);
                 let tguid = r.id.clone().unwrap_or_default();
-                let g = tguid.clone();
-                self.db(move |o| {
-                    o.mark_delivered(&i, &g, r.status.as_deref(), r.message.as_deref())
-                })
-                .await?;
+                record(OwnedOutcome::Delivered(tguid.clone(), r.status, r.message)).await?;
                 tracing::info!(id = %id, tguid = %tguid, attempt = failures, "transaction delivered");
                 Ok(DeliveryOutcome::Accepted { tguid })
             }
             // A conflict may mean the server already holds it (an earlier attempt arrived).
             Err(e @ UpstreamError::Rejected { status: 409, .. }) => {
                 let reason = e.to_string();
-                let r = reason.clone();
-                self.db(move |o| o.mark_ambiguous(&i, &r, now_millis()))
-                    .await?;
+                record(OwnedOutcome::Ambiguous(reason.clone(), now_millis())).await?;
                 match self.find_upstream(t).await {
                     Ok(Some((tguid, status))) => self.deduplicated(&id, tguid, status).await,
                     Ok(None) => self.rejected(&id, reason).await,
@@ -484,12 +514,16 @@ impl Inner {
                 }
             }
             // Only the submit's own 4xx condemns the transaction; a failed login does not.
-            Err(e @ UpstreamError::Rejected { .. }) => self.rejected(&id, e.to_string()).await,
+            Err(e @ UpstreamError::Rejected { .. }) => {
+                let reason = e.to_string();
+                record(OwnedOutcome::Rejected(reason.clone())).await?;
+                tracing::warn!(id = %id, reason = %reason, "the SPID server rejected the transaction; kept for the technician");
+                Ok(DeliveryOutcome::Rejected { reason })
+            }
             // The server may hold it: timeout after sending, or a 2xx whose answer was unreadable.
             Err(e @ (UpstreamError::Ambiguous(_) | UpstreamError::Malformed(_))) => {
                 let reason = e.to_string();
-                let r = reason.clone();
-                self.db(move |o| o.mark_ambiguous(&i, &r, next)).await?;
+                record(OwnedOutcome::Ambiguous(reason.clone(), next)).await?;
                 tracing::warn!(id = %id, attempt = failures, error = %e, "delivery ambiguous; the server will be asked before any resend");
                 Ok(DeliveryOutcome::Pending { reason })
             }
@@ -497,10 +531,65 @@ impl Inner {
             // was stored upstream, and the cause is not the transaction's.
             Err(e) => {
                 let reason = e.to_string();
-                let r = reason.clone();
-                self.db(move |o| o.mark_pending(&i, &r, next)).await?;
+                record(OwnedOutcome::Pending(reason.clone(), next)).await?;
                 tracing::warn!(id = %id, attempt = failures, error = %e, "delivery failed; will retry");
                 Ok(DeliveryOutcome::Pending { reason })
+            }
+        }
+    }
+
+    /// Records a send's outcome with the next group commit.
+    async fn record(
+        self: &Arc<Self>,
+        id: String,
+        outcome: OwnedOutcome,
+        start: SendStart,
+    ) -> Result<(), CourierError> {
+        let (done, recorded) = oneshot::channel();
+        let start_commit = {
+            let mut queue = self.outcomes.lock().unwrap_or_else(|p| p.into_inner());
+            queue.waiting.push((id, outcome, start, done));
+            !std::mem::replace(&mut queue.flushing, true)
+        };
+        if start_commit {
+            let inner = self.clone();
+            tokio::task::spawn_blocking(move || inner.commit_outcomes());
+        }
+        recorded
+            .await
+            .map_err(|_| CourierError::Task("the outcome's commit did not finish".into()))?
+            .map_err(CourierError::from)
+    }
+
+    /// Commits queued outcomes, batch after batch, until none is left.
+    fn commit_outcomes(&self) {
+        // Also on a panic: the next outcome starts a commit again, and the waiters of a lost
+        // batch hear of it (their senders are dropped).
+        struct Done<'a>(&'a Mutex<OutcomeQueue>);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    self.0.lock().unwrap_or_else(|p| p.into_inner()).flushing = false;
+                }
+            }
+        }
+        let _done = Done(&self.outcomes);
+        loop {
+            let batch = {
+                let mut queue = self.outcomes.lock().unwrap_or_else(|p| p.into_inner());
+                if queue.waiting.is_empty() {
+                    queue.flushing = false;
+                    return;
+                }
+                std::mem::take(&mut queue.waiting)
+            };
+            let items: Vec<_> = batch
+                .iter()
+                .map(|(id, outcome, start, _)| (id.as_str(), outcome.borrowed(), *start))
+                .collect();
+            let results = self.outbox.record_outcomes(&items);
+            for ((.., done), result) in batch.into_iter().zip(results) {
+                let _ = done.send(result);
             }
         }
     }
@@ -510,6 +599,35 @@ impl Inner {
         self.db(move |o| o.mark_rejected(&i, &r)).await?;
         tracing::warn!(id = %id, reason = %reason, "the SPID server rejected the transaction; kept for the technician");
         Ok(DeliveryOutcome::Rejected { reason })
+    }
+}
+
+/// A [`SendOutcome`] that can travel to the blocking pool.
+enum OwnedOutcome {
+    Delivered(String, Option<String>, Option<String>),
+    Pending(String, Millis),
+    Ambiguous(String, Millis),
+    Rejected(String),
+}
+
+impl OwnedOutcome {
+    fn borrowed(&self) -> SendOutcome<'_> {
+        match self {
+            OwnedOutcome::Delivered(tguid, status, message) => SendOutcome::Delivered {
+                tguid,
+                status: status.as_deref(),
+                message: message.as_deref(),
+            },
+            OwnedOutcome::Pending(error, next_attempt_at) => SendOutcome::Pending {
+                error,
+                next_attempt_at: *next_attempt_at,
+            },
+            OwnedOutcome::Ambiguous(error, next_attempt_at) => SendOutcome::Ambiguous {
+                error,
+                next_attempt_at: *next_attempt_at,
+            },
+            OwnedOutcome::Rejected(error) => SendOutcome::Rejected { error },
+        }
     }
 }
 

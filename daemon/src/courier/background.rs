@@ -120,11 +120,7 @@ impl Inner {
                     .await
                     .expect("the semaphore is never closed");
                 let inner = self.clone();
-                tasks.spawn(async move {
-                    let outcome = inner.deliver_now(id, true).await;
-                    drop(permit);
-                    outcome
-                });
+                tasks.spawn(inner.deliver_now(id, true, Some(permit)));
                 while let Some(done) = tasks.try_join_next() {
                     tally(&mut summary, done);
                     self.progress.advance(&summary); // status hook
@@ -166,11 +162,7 @@ impl Inner {
                 .await
                 .expect("the semaphore is never closed");
             let inner = self.clone();
-            tasks.spawn(async move {
-                let outcome = inner.deliver_now(id, true).await;
-                drop(permit);
-                outcome
-            });
+            tasks.spawn(inner.deliver_now(id, true, Some(permit)));
         }
         while let Some(done) = tasks.join_next().await {
             if let Ok(Err(e)) | Err(e) = done.map_err(|e| CourierError::Task(e.to_string())) {

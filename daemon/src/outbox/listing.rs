@@ -31,8 +31,8 @@ impl Outbox {
         state: Option<TxState>,
         limit: usize,
     ) -> Result<Vec<OutboxEntry>, OutboxError> {
-        self.with(|conn| {
-            let mut stmt = conn.prepare(
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
                 "SELECT id, mode, cpf, state, attempts, last_error, timestamp, created_at,
                         next_attempt_at, delivered_at, tguid
                  FROM transactions

@@ -6,11 +6,14 @@
 //! `secure_delete` is on, so replaced or purged payloads do not linger in free pages, and the
 //! file is vacuumed incrementally (`retention.rs`).
 //!
-//! Synchronous by design; async callers wrap calls in `spawn_blocking`. One connection behind
-//! a mutex: writes are small and the station serves one operator, so there is no contention
-//! worth a pool.
+//! Synchronous by design; async callers wrap calls in `spawn_blocking`. One writing
+//! connection behind a mutex (SQLite takes one writer at a time anyway), and a few read-only
+//! connections beside it: in WAL mode a reader sees every committed write and never waits for
+//! the writer, so Resend All's reads of rows and payloads do not queue behind its commits.
 
 mod at_rest;
+mod checkpoint;
+mod delivery;
 mod listing;
 mod operators;
 mod remote;
@@ -27,6 +30,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, ErrorCode};
 use state_machine::{Cpf, Finger, Millis, Mode};
 
+pub use delivery::{SendOutcome, SendStart};
 pub use listing::OutboxEntry;
 pub use operators::StoredOperator;
 pub use remote::{NewRemote, ProviderOutcome, RemoteState, StoredRemote};
@@ -84,15 +88,19 @@ pub enum OutboxError {
     Purged(String),
     #[error("outbox database error: {0}")]
     Database(rusqlite::Error),
+    /// A group commit failed: every change in it shares the one error.
+    #[error(transparent)]
+    Batch(Arc<OutboxError>),
 }
 
 impl OutboxError {
     /// The disk, not the data: worth reporting as storage unavailable (507).
     pub fn is_storage(&self) -> bool {
-        matches!(
-            self,
-            OutboxError::Storage { .. } | OutboxError::Directory { .. }
-        )
+        match self {
+            OutboxError::Storage { .. } | OutboxError::Directory { .. } => true,
+            OutboxError::Batch(e) => e.is_storage(),
+            _ => false,
+        }
     }
 }
 
@@ -217,10 +225,20 @@ pub struct Outbox {
 }
 
 struct Inner {
+    /// The one writer.
     conn: Mutex<Connection>,
+    /// Idle read-only connections, opened on demand (at most [`IDLE_READERS`] kept).
+    readers: Mutex<Vec<Connection>>,
+    /// Checkpoints the WAL in the background once writes pause.
+    checkpointer: checkpoint::Checkpointer,
     path: PathBuf,
     key: SealKey,
 }
+
+/// Read connections kept open between reads: one per concurrent delivery is plenty.
+const IDLE_READERS: usize = 8;
+/// Prepared statements kept per connection (the hot paths use a dozen or so).
+const STATEMENT_CACHE: usize = 64;
 
 impl fmt::Debug for Outbox {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -273,6 +291,7 @@ impl Outbox {
         let mut conn = Connection::open(&path).map_err(classify)?;
         conn.busy_timeout(Duration::from_secs(5))
             .map_err(classify)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         quick_check(&conn, &path).map_err(|f| unwrap_failure(&path, f))?;
         // 16 KiB pages: a transaction's payload (hundreds of kB) takes a quarter of the page
         // writes. Only a new, empty file takes it; an existing one keeps its page size.
@@ -291,6 +310,13 @@ impl Outbox {
              PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;",
         )
         .map_err(classify)?;
+        // Checkpoints run in the background (`checkpoint.rs`); this is the backstop.
+        conn.execute_batch(&format!(
+            "PRAGMA wal_autocheckpoint = {}; PRAGMA journal_size_limit = {};",
+            checkpoint::BACKSTOP_PAGES,
+            checkpoint::WAL_SIZE_LIMIT
+        ))
+        .map_err(classify)?;
         schema::migrate(&mut conn).map_err(|e| match e {
             schema::MigrateError::Newer(found) => OutboxError::NewerSchema {
                 path: path.clone(),
@@ -303,6 +329,8 @@ impl Outbox {
         let outbox = Outbox {
             inner: Arc::new(Inner {
                 conn: Mutex::new(conn),
+                readers: Mutex::new(Vec::new()),
+                checkpointer: checkpoint::Checkpointer::start(&path),
                 path,
                 key,
             }),
@@ -346,14 +374,52 @@ impl Outbox {
         self.inner.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs `f` on the connection, sorting its errors.
+    /// Runs `f` on the writing connection, sorting its errors.
     fn with<T>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, Failure>,
     ) -> Result<T, OutboxError> {
         let mut conn = self.lock();
-        f(&mut conn).map_err(|e| unwrap_failure(&self.inner.path, e))
+        let result = f(&mut conn).map_err(|e| unwrap_failure(&self.inner.path, e));
+        self.inner.checkpointer.wrote();
+        result
     }
+
+    /// Runs the read-only `f` on a read connection (`query_only`: it cannot write), which
+    /// sees every write committed before the call.
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, Failure>) -> Result<T, OutboxError> {
+        let path = &self.inner.path;
+        let idle = self.readers().pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => open_reader(path).map_err(|e| classify(path, e))?,
+        };
+        let result = f(&conn).map_err(|e| unwrap_failure(path, e));
+        let mut idle = self.readers();
+        if idle.len() < IDLE_READERS {
+            idle.push(conn);
+        }
+        result
+    }
+
+    fn readers(&self) -> MutexGuard<'_, Vec<Connection>> {
+        self.inner.readers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A connection for reads only; the writer already made the file WAL and migrated it.
+fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
+    use rusqlite::OpenFlags;
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
+    )?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.execute_batch("PRAGMA query_only = ON; PRAGMA foreign_keys = ON;")?;
+    Ok(conn)
 }
 
 fn unwrap_failure(path: &Path, f: Failure) -> OutboxError {

@@ -112,7 +112,7 @@ impl Outbox {
             .open(
                 &operator_context(cpf.digits()),
                 nonce.as_deref().unwrap_or_default(),
-                &sealed,
+                sealed,
             )
             .map_err(sealed_error)?;
         Ok(Some(StoredOperator {

@@ -199,10 +199,10 @@ impl SealKey {
         Ok((nonce.to_vec(), data))
     }
 
-    /// Opens what [`SealKey::seal`] sealed under the same `context`.
-    pub fn open(&self, context: &str, nonce: &[u8], sealed: &[u8]) -> Result<Vec<u8>, SealError> {
+    /// Opens what [`SealKey::seal`] sealed under the same `context`, in place.
+    pub fn open(&self, context: &str, nonce: &[u8], sealed: Vec<u8>) -> Result<Vec<u8>, SealError> {
         let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| SealError::Forged)?;
-        let mut data = sealed.to_vec();
+        let mut data = sealed;
         let plain = self
             .aead()
             .open_in_place(
@@ -285,12 +285,18 @@ mod tests {
         let (nonce, sealed) = key.seal("tx:a", b"WSQ\xff\xa0 fingerprint").unwrap();
         assert!(!sealed.windows(11).any(|w| w == b"fingerprint"));
         assert_eq!(
-            key.open("tx:a", &nonce, &sealed).unwrap(),
+            key.open("tx:a", &nonce, sealed.clone()).unwrap(),
             b"WSQ\xff\xa0 fingerprint"
         );
-        assert_eq!(key.open("tx:b", &nonce, &sealed), Err(SealError::Forged));
+        assert_eq!(
+            key.open("tx:b", &nonce, sealed.clone()),
+            Err(SealError::Forged)
+        );
         let other = SealKey::from_bytes([8; 32]);
-        assert_eq!(other.open("tx:a", &nonce, &sealed), Err(SealError::Forged));
+        assert_eq!(
+            other.open("tx:a", &nonce, sealed.clone()),
+            Err(SealError::Forged)
+        );
         assert_ne!(key.id(), other.id());
         let (nonce2, _) = key.seal("tx:a", b"x").unwrap();
         assert_ne!(nonce, nonce2, "a fresh nonce per sealing");

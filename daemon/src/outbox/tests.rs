@@ -402,3 +402,44 @@ fn the_outbox_can_be_shared_between_threads() {
     }
     assert_eq!(outbox.counts().unwrap()[&TxState::Pending], 4);
 }
+
+#[test]
+fn a_group_commit_applies_each_outcome_and_a_refusal_spoils_none_of_the_others() {
+    let dir = Scratch::new("group-commit");
+    let outbox = Outbox::open(dir.db(), test_key()).unwrap();
+    let ids: Vec<String> = (1..=3)
+        .map(|i| outbox.enqueue(new_tx(CPF, i)).unwrap())
+        .collect();
+    outbox.announce_sends(&ids).unwrap();
+    outbox.mark_sending(&ids[2]).unwrap();
+    let delivered = SendOutcome::Delivered {
+        tguid: "tg-1",
+        status: None,
+        message: None,
+    };
+    let failed = SendOutcome::Pending {
+        error: "HTTP 503",
+        next_attempt_at: 9,
+    };
+    let results = outbox.record_outcomes(&[
+        (&ids[0], delivered, SendStart::Announced),
+        (&"absent".to_string(), delivered, SendStart::Announced),
+        (&ids[1], failed, SendStart::Announced),
+        // Marked SENDING above: its attempt is already counted.
+        (&ids[2], delivered, SendStart::Marked),
+    ]);
+    assert!(results[0].is_ok() && results[2].is_ok() && results[3].is_ok());
+    assert!(matches!(results[1], Err(OutboxError::NotFound(_))));
+    let t: Vec<_> = ids.iter().map(|i| outbox.get(i).unwrap().unwrap()).collect();
+    assert_eq!(
+        (t[0].state, t[0].attempts, t[0].tguid.as_deref()),
+        (TxState::Delivered, 1, Some("tg-1"))
+    );
+    assert_eq!((t[1].state, t[1].attempts), (TxState::Pending, 1));
+    assert_eq!((t[2].state, t[2].attempts), (TxState::Delivered, 1));
+    assert_eq!(outbox.attempts(&ids[1]).unwrap().len(), 1);
+    // The announcements are cleared: a restart does not take them for interrupted sends.
+    drop(outbox);
+    let outbox = Outbox::open(dir.db(), test_key()).unwrap();
+    assert_eq!(outbox.get(&ids[1]).unwrap().unwrap().state, TxState::Pending);
+}

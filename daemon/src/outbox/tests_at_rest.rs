@@ -300,9 +300,16 @@ fn an_announced_send_is_checked_after_a_crash_and_an_outcome_clears_it() {
             .map(|i| outbox.enqueue(new_tx(CPF, i)).unwrap())
             .collect();
         outbox.announce_sends(&ids[..2]).unwrap();
-        // The second one went out and failed: its outcome clears the announcement.
-        outbox.mark_sending_announced(&ids[1]).unwrap();
-        outbox.mark_pending(&ids[1], "HTTP 503", 0).unwrap();
+        // The second one went out and failed: its outcome clears the announcement and
+        // counts the attempt.
+        let failed = SendOutcome::Pending {
+            error: "HTTP 503",
+            next_attempt_at: 0,
+        };
+        outbox
+            .record_outcome(&ids[1], failed, SendStart::Announced)
+            .unwrap();
+        assert_eq!(outbox.get(&ids[1]).unwrap().unwrap().attempts, 1);
         (ids[0].clone(), ids[1].clone(), ids[2].clone())
     };
     // Reopened without a clean stop: the announced one may have gone out.

@@ -3,6 +3,9 @@
 //! resending anything it may already hold.
 
 mod background;
+mod outcomes;
+
+use outcomes::OwnedOutcome;
 // status hook: Resend All progress for the technician status socket.
 pub mod progress;
 pub mod schedule;
@@ -15,12 +18,10 @@ use std::time::Duration;
 
 use rand::Rng;
 use state_machine::{DeliveryOutcome, Millis, Mode};
-use tokio::sync::{oneshot, watch, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::config::OutboxSettings;
-use crate::outbox::{
-    now_millis, Outbox, OutboxError, SendOutcome, SendStart, StoredTransaction, TxState,
-};
+use crate::outbox::{now_millis, Outbox, OutboxError, SendStart, StoredTransaction, TxState};
 use crate::upstream::{UpstreamClient, UpstreamError};
 
 /// Ids read from SQLite per page by Resend All and the retry loop: memory stays bounded
@@ -150,24 +151,8 @@ struct Inner {
     /// Set by [`Courier::shutdown`]: no new send starts.
     stopping: AtomicBool,
     /// Outcomes waiting for the next group commit.
-    outcomes: Mutex<OutcomeQueue>,
+    outcomes: Mutex<outcomes::OutcomeQueue>,
 }
-
-/// Sends' outcomes on their way to the outbox: whoever finds no commit under way starts
-/// one, and outcomes that arrive while it runs go together in the next. Concurrent sends
-/// share a commit, and with it the WAL pages they touch alike.
-#[derive(Default)]
-struct OutcomeQueue {
-    waiting: Vec<QueuedOutcome>,
-    flushing: bool,
-}
-
-type QueuedOutcome = (
-    String,
-    OwnedOutcome,
-    SendStart,
-    oneshot::Sender<Result<(), OutboxError>>,
-);
 
 /// The per-transaction lock; released on drop, even if the delivery panics.
 struct Claim {
@@ -203,7 +188,7 @@ impl Courier {
                 resend: Mutex::new(None),
                 progress: progress::ProgressBoard::default(),
                 stopping: AtomicBool::new(false),
-                outcomes: Mutex::new(OutcomeQueue::default()),
+                outcomes: Mutex::new(outcomes::OutcomeQueue::default()),
             }),
         }
     }
@@ -538,62 +523,6 @@ impl Inner {
         }
     }
 
-    /// Records a send's outcome with the next group commit.
-    async fn record(
-        self: &Arc<Self>,
-        id: String,
-        outcome: OwnedOutcome,
-        start: SendStart,
-    ) -> Result<(), CourierError> {
-        let (done, recorded) = oneshot::channel();
-        let start_commit = {
-            let mut queue = self.outcomes.lock().unwrap_or_else(|p| p.into_inner());
-            queue.waiting.push((id, outcome, start, done));
-            !std::mem::replace(&mut queue.flushing, true)
-        };
-        if start_commit {
-            let inner = self.clone();
-            tokio::task::spawn_blocking(move || inner.commit_outcomes());
-        }
-        recorded
-            .await
-            .map_err(|_| CourierError::Task("the outcome's commit did not finish".into()))?
-            .map_err(CourierError::from)
-    }
-
-    /// Commits queued outcomes, batch after batch, until none is left.
-    fn commit_outcomes(&self) {
-        // Also on a panic: the next outcome starts a commit again, and the waiters of a lost
-        // batch hear of it (their senders are dropped).
-        struct Done<'a>(&'a Mutex<OutcomeQueue>);
-        impl Drop for Done<'_> {
-            fn drop(&mut self) {
-                if std::thread::panicking() {
-                    self.0.lock().unwrap_or_else(|p| p.into_inner()).flushing = false;
-                }
-            }
-        }
-        let _done = Done(&self.outcomes);
-        loop {
-            let batch = {
-                let mut queue = self.outcomes.lock().unwrap_or_else(|p| p.into_inner());
-                if queue.waiting.is_empty() {
-                    queue.flushing = false;
-                    return;
-                }
-                std::mem::take(&mut queue.waiting)
-            };
-            let items: Vec<_> = batch
-                .iter()
-                .map(|(id, outcome, start, _)| (id.as_str(), outcome.borrowed(), *start))
-                .collect();
-            let results = self.outbox.record_outcomes(&items);
-            for ((.., done), result) in batch.into_iter().zip(results) {
-                let _ = done.send(result);
-            }
-        }
-    }
-
     async fn rejected(&self, id: &str, reason: String) -> Result<DeliveryOutcome, CourierError> {
         let (i, r) = (id.to_string(), reason.clone());
         self.db(move |o| o.mark_rejected(&i, &r)).await?;
@@ -602,34 +531,7 @@ impl Inner {
     }
 }
 
-/// A [`SendOutcome`] that can travel to the blocking pool.
-enum OwnedOutcome {
-    Delivered(String, Option<String>, Option<String>),
-    Pending(String, Millis),
-    Ambiguous(String, Millis),
-    Rejected(String),
-}
-
-impl OwnedOutcome {
-    fn borrowed(&self) -> SendOutcome<'_> {
-        match self {
-            OwnedOutcome::Delivered(tguid, status, message) => SendOutcome::Delivered {
-                tguid,
-                status: status.as_deref(),
-                message: message.as_deref(),
-            },
-            OwnedOutcome::Pending(error, next_attempt_at) => SendOutcome::Pending {
-                error,
-                next_attempt_at: *next_attempt_at,
-            },
-            OwnedOutcome::Ambiguous(error, next_attempt_at) => SendOutcome::Ambiguous {
-                error,
-                next_attempt_at: *next_attempt_at,
-            },
-            OwnedOutcome::Rejected(error) => SendOutcome::Rejected { error },
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_background;

@@ -143,10 +143,16 @@ mod tests {
         tx.payload = vec![7; 512 * 1024];
         outbox.enqueue(tx).unwrap();
         // Committed to the WAL only: the database file has not grown yet.
-        assert!(size() < before + 256 * 1024, "checkpointed inside the commit");
+        assert!(
+            size() < before + 256 * 1024,
+            "checkpointed inside the commit"
+        );
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while size() < before + 512 * 1024 {
-            assert!(std::time::Instant::now() < deadline, "no background checkpoint");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no background checkpoint"
+            );
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }

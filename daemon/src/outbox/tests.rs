@@ -423,14 +423,17 @@ fn a_group_commit_applies_each_outcome_and_a_refusal_spoils_none_of_the_others()
     };
     let results = outbox.record_outcomes(&[
         (&ids[0], delivered, SendStart::Announced),
-        (&"absent".to_string(), delivered, SendStart::Announced),
+        ("absent", delivered, SendStart::Announced),
         (&ids[1], failed, SendStart::Announced),
         // Marked SENDING above: its attempt is already counted.
         (&ids[2], delivered, SendStart::Marked),
     ]);
     assert!(results[0].is_ok() && results[2].is_ok() && results[3].is_ok());
     assert!(matches!(results[1], Err(OutboxError::NotFound(_))));
-    let t: Vec<_> = ids.iter().map(|i| outbox.get(i).unwrap().unwrap()).collect();
+    let t: Vec<_> = ids
+        .iter()
+        .map(|i| outbox.get(i).unwrap().unwrap())
+        .collect();
     assert_eq!(
         (t[0].state, t[0].attempts, t[0].tguid.as_deref()),
         (TxState::Delivered, 1, Some("tg-1"))
@@ -441,5 +444,8 @@ fn a_group_commit_applies_each_outcome_and_a_refusal_spoils_none_of_the_others()
     // The announcements are cleared: a restart does not take them for interrupted sends.
     drop(outbox);
     let outbox = Outbox::open(dir.db(), test_key()).unwrap();
-    assert_eq!(outbox.get(&ids[1]).unwrap().unwrap().state, TxState::Pending);
+    assert_eq!(
+        outbox.get(&ids[1]).unwrap().unwrap().state,
+        TxState::Pending
+    );
 }

@@ -1,0 +1,113 @@
+//! Group commit of sends' outcomes: the outcome of each background send waits, with those
+//! of its concurrent sends, for one shared SQLite transaction.
+
+use std::sync::{Arc, Mutex};
+
+use state_machine::Millis;
+use tokio::sync::oneshot;
+
+use super::{CourierError, Inner};
+use crate::outbox::{OutboxError, SendOutcome, SendStart};
+
+/// Sends' outcomes on their way to the outbox: whoever finds no commit under way starts
+/// one, and outcomes that arrive while it runs go together in the next. Concurrent sends
+/// share a commit, and with it the WAL pages they touch alike.
+#[derive(Default)]
+pub(super) struct OutcomeQueue {
+    waiting: Vec<QueuedOutcome>,
+    flushing: bool,
+}
+
+type QueuedOutcome = (
+    String,
+    OwnedOutcome,
+    SendStart,
+    oneshot::Sender<Result<(), OutboxError>>,
+);
+
+impl Inner {
+    /// Records a send's outcome with the next group commit.
+    pub(super) async fn record(
+        self: &Arc<Self>,
+        id: String,
+        outcome: OwnedOutcome,
+        start: SendStart,
+    ) -> Result<(), CourierError> {
+        let (done, recorded) = oneshot::channel();
+        let start_commit = {
+            let mut queue = self.outcomes.lock().unwrap_or_else(|p| p.into_inner());
+            queue.waiting.push((id, outcome, start, done));
+            !std::mem::replace(&mut queue.flushing, true)
+        };
+        if start_commit {
+            let inner = self.clone();
+            tokio::task::spawn_blocking(move || inner.commit_outcomes());
+        }
+        recorded
+            .await
+            .map_err(|_| CourierError::Task("the outcome's commit did not finish".into()))?
+            .map_err(CourierError::from)
+    }
+
+    /// Commits queued outcomes, batch after batch, until none is left.
+    fn commit_outcomes(&self) {
+        // Also on a panic: the next outcome starts a commit again, and the waiters of a lost
+        // batch hear of it (their senders are dropped).
+        struct Done<'a>(&'a Mutex<OutcomeQueue>);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    self.0.lock().unwrap_or_else(|p| p.into_inner()).flushing = false;
+                }
+            }
+        }
+        let _done = Done(&self.outcomes);
+        loop {
+            let batch = {
+                let mut queue = self.outcomes.lock().unwrap_or_else(|p| p.into_inner());
+                if queue.waiting.is_empty() {
+                    queue.flushing = false;
+                    return;
+                }
+                std::mem::take(&mut queue.waiting)
+            };
+            let items: Vec<_> = batch
+                .iter()
+                .map(|(id, outcome, start, _)| (id.as_str(), outcome.borrowed(), *start))
+                .collect();
+            let results = self.outbox.record_outcomes(&items);
+            for ((.., done), result) in batch.into_iter().zip(results) {
+                let _ = done.send(result);
+            }
+        }
+    }
+}
+
+/// A [`SendOutcome`] that can travel to the blocking pool.
+pub(super) enum OwnedOutcome {
+    Delivered(String, Option<String>, Option<String>),
+    Pending(String, Millis),
+    Ambiguous(String, Millis),
+    Rejected(String),
+}
+
+impl OwnedOutcome {
+    fn borrowed(&self) -> SendOutcome<'_> {
+        match self {
+            OwnedOutcome::Delivered(tguid, status, message) => SendOutcome::Delivered {
+                tguid,
+                status: status.as_deref(),
+                message: message.as_deref(),
+            },
+            OwnedOutcome::Pending(error, next_attempt_at) => SendOutcome::Pending {
+                error,
+                next_attempt_at: *next_attempt_at,
+            },
+            OwnedOutcome::Ambiguous(error, next_attempt_at) => SendOutcome::Ambiguous {
+                error,
+                next_attempt_at: *next_attempt_at,
+            },
+            OwnedOutcome::Rejected(error) => SendOutcome::Rejected { error },
+        }
+    }
+}

@@ -41,18 +41,8 @@ impl Outbox {
             )?;
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
             let rows = stmt.query_map(params![state.map(TxState::as_str), limit], |row| {
-                let bad = |i: usize, what: &str| {
-                    rusqlite::Error::FromSqlConversionFailure(
-                        i,
-                        rusqlite::types::Type::Text,
-                        format!("bad {what}").into(),
-                    )
-                };
-                let mode = match row.get::<_, String>(1)?.as_str() {
-                    "ENROLL" => Mode::Enroll,
-                    "VERIFY" => Mode::Verify,
-                    _ => return Err(bad(1, "mode")),
-                };
+                let bad = super::columns::bad;
+                let mode = super::columns::mode(row, 1)?;
                 let millis = |i: usize| -> rusqlite::Result<Millis> {
                     Ok(row.get::<_, i64>(i)?.max(0) as Millis)
                 };

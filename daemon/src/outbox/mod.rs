@@ -13,6 +13,7 @@
 
 mod at_rest;
 mod checkpoint;
+mod columns;
 mod delivery;
 mod listing;
 mod operators;

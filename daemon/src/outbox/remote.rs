@@ -8,7 +8,8 @@
 use rusqlite::{params, OptionalExtension, Row};
 use state_machine::{Cpf, Millis, Mode};
 
-use super::{now_millis, Outbox, OutboxError};
+use super::transactions::to_i64;
+use super::{columns, now_millis, Outbox, OutboxError};
 
 /// Where a remote capture is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,25 +97,11 @@ pub struct ProviderOutcome {
 const COLUMNS: &str = "id, mode, provider, cpf, operator, email, created_at, state, external_id, url, \
      last_error, polls, next_poll_at, result_status, result_message, result_detail, result_at, result_by";
 
-fn to_i64(v: Millis) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
 fn read_remote(row: &Row<'_>) -> rusqlite::Result<StoredRemote> {
-    let bad = |i: usize, what: &str| {
-        rusqlite::Error::FromSqlConversionFailure(
-            i,
-            rusqlite::types::Type::Text,
-            format!("bad {what}").into(),
-        )
-    };
-    let mode = match row.get::<_, String>(1)?.as_str() {
-        "ENROLL" => Mode::Enroll,
-        "VERIFY" => Mode::Verify,
-        _ => return Err(bad(1, "mode")),
-    };
-    let cpf = Cpf::parse(&row.get::<_, String>(3)?).map_err(|_| bad(3, "cpf"))?;
-    let operator = Cpf::parse(&row.get::<_, String>(4)?).map_err(|_| bad(4, "operator"))?;
+    let bad = columns::bad;
+    let mode = columns::mode(row, 1)?;
+    let cpf = columns::cpf(row, 3, "cpf")?;
+    let operator = columns::cpf(row, 4, "operator")?;
     let state = RemoteState::parse(&row.get::<_, String>(7)?).ok_or_else(|| bad(7, "state"))?;
     let millis = |i: usize| -> rusqlite::Result<Option<Millis>> {
         Ok(row.get::<_, Option<i64>>(i)?.map(|v| v.max(0) as Millis))

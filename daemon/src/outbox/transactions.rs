@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 
 use rusqlite::{params, OptionalExtension, Row};
-use state_machine::{Cpf, Millis, Mode};
+use state_machine::{Millis, Mode};
 
 use super::{
-    now_millis, seal::SealError, DeliveryAttempt, NewTransaction, Outbox, OutboxError,
+    columns, now_millis, seal::SealError, DeliveryAttempt, NewTransaction, Outbox, OutboxError,
     StoredTransaction, TxState,
 };
 
@@ -33,20 +33,10 @@ pub(super) fn to_i64(v: Millis) -> i64 {
 }
 
 fn read_row(row: &Row<'_>) -> rusqlite::Result<StoredTransaction> {
-    let text_err = |i: usize, what: &str| {
-        rusqlite::Error::FromSqlConversionFailure(
-            i,
-            rusqlite::types::Type::Text,
-            format!("bad {what}").into(),
-        )
-    };
-    let mode = match row.get::<_, String>(1)?.as_str() {
-        "ENROLL" => Mode::Enroll,
-        "VERIFY" => Mode::Verify,
-        _ => return Err(text_err(1, "mode")),
-    };
-    let cpf = Cpf::parse(&row.get::<_, String>(2)?).map_err(|_| text_err(2, "cpf"))?;
-    let operator = Cpf::parse(&row.get::<_, String>(3)?).map_err(|_| text_err(3, "operator"))?;
+    let text_err = columns::bad;
+    let mode = columns::mode(row, 1)?;
+    let cpf = columns::cpf(row, 2, "cpf")?;
+    let operator = columns::cpf(row, 3, "operator")?;
     let state = TxState::parse(&row.get::<_, String>(6)?).ok_or_else(|| text_err(6, "state"))?;
     let summary: String = row.get(15)?;
     let millis =

@@ -80,6 +80,7 @@ fn main() -> ExitCode {
     if let Some(command) = cli.command.take() {
         return daemon::devices::cli::run(command.into_request(&cli));
     }
+    daemon::app::tune_allocator();
     let options = daemon::app::Options {
         config: cli.config,
         simulate: cli.simulate,

@@ -9,7 +9,8 @@
 //!    daemon's peak RSS (goal: < 64 MB, flat in Q: shown for 500 and 2,000).
 //!
 //! The bodies are a real enroll transaction (captured once through a simulated station) with
-//! a fresh CPF and timestamp each. Run: `cargo bench -p spidd-tests --bench outbox`.
+//! a fresh CPF and timestamp each. Run: `cargo bench -p spidd-tests --bench outbox`;
+//! `OUTBOX_BENCH=enqueue` or `OUTBOX_BENCH=drain` runs only that part.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -328,6 +329,8 @@ async fn drain_plain(bodies: &[(String, u64, Vec<u8>)], http: &reqwest::Client) 
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
+    // The enqueue part runs the outbox in this process: with spidd's allocator settings.
+    daemon::app::tune_allocator();
     build_binaries();
     let dir = tempfile::tempdir_in(
         std::env::var_os("CARGO_TARGET_TMPDIR")
@@ -335,7 +338,14 @@ async fn main() {
             .unwrap_or_else(std::env::temp_dir),
     )
     .unwrap();
-    bench_enqueue(dir.path());
+    let only = std::env::var("OUTBOX_BENCH").ok();
+    let runs = |part: &str| only.as_deref().is_none_or(|o| o == part);
+    if runs("enqueue") {
+        bench_enqueue(dir.path());
+    }
+    if !runs("drain") {
+        return;
+    }
     let template = harvest_body(dir.path()).await;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(1800))

@@ -92,26 +92,21 @@ impl Inner {
     pub(super) async fn resend_pass(self: Arc<Self>) -> Result<ResendSummary, CourierError> {
         let mut summary = ResendSummary::default();
         let mut tasks = JoinSet::new();
-        let mut cursor: Option<String> = None;
         // status hook: the run's size, for the progress board.
         let undelivered = self.db(|o| o.counts()).await?;
         self.progress
             .begin(super::progress::resendable(&undelivered));
+        // The next page is read and announced while this one is being sent, so the sends
+        // never wait for the announcement's fsync.
+        let mut next = tokio::spawn(self.clone().announce_page(None));
         loop {
-            let after = cursor.clone();
-            let page = self
-                .db(move |o| o.pending_ids_after(after.as_deref(), PAGE))
-                .await?;
+            let page = next
+                .await
+                .map_err(|e| CourierError::Task(e.to_string()))??;
             let Some(last) = page.last().cloned() else {
                 break;
             };
-            cursor = Some(last);
-            if self.stopping.load(Ordering::SeqCst) {
-                break;
-            }
-            // One fsync for the page instead of one per send.
-            let announced = page.clone();
-            self.db(move |o| o.announce_sends(&announced)).await?;
+            next = tokio::spawn(self.clone().announce_page(Some(last)));
             for id in page {
                 let permit = self
                     .slots
@@ -145,6 +140,23 @@ impl Inner {
             "resend all finished"
         );
         Ok(summary)
+    }
+
+    /// One page of Resend All, oldest first after `cursor`, durably announced (one fsync for
+    /// the page instead of one per send). Empty once the station is stopping.
+    async fn announce_page(
+        self: Arc<Self>,
+        cursor: Option<String>,
+    ) -> Result<Vec<String>, CourierError> {
+        if self.stopping.load(Ordering::SeqCst) {
+            return Ok(Vec::new());
+        }
+        let page = self
+            .db(move |o| o.pending_ids_after(cursor.as_deref(), PAGE))
+            .await?;
+        let announced = page.clone();
+        self.db(move |o| o.announce_sends(&announced)).await?;
+        Ok(page)
     }
 
     /// One batch of the retry loop: what is due now, at most a page.

@@ -63,7 +63,7 @@ impl Outbox {
         loop {
             let n = self.seal_batch(
                 "SELECT transaction_id, sealed FROM payloads WHERE key_id IS NULL LIMIT ?1",
-                "UPDATE payloads SET sealed = ?2, key_id = ?3, nonce = ?4 WHERE transaction_id = ?1",
+                "UPDATE payloads SET sealed = ?2, key_id = ?3, nonce = ?4, cipher = ?5 WHERE transaction_id = ?1",
                 payload_context,
             )?;
             total += n;
@@ -74,7 +74,8 @@ impl Outbox {
         loop {
             let n = self.seal_batch(
                 "SELECT cpf, templates FROM operators WHERE templates_key IS NULL LIMIT ?1",
-                "UPDATE operators SET templates = ?2, templates_key = ?3, templates_nonce = ?4 WHERE cpf = ?1",
+                "UPDATE operators SET templates = ?2, templates_key = ?3, templates_nonce = ?4, templates_cipher = ?5
+                 WHERE cpf = ?1",
                 operator_context,
             )?;
             total += n;
@@ -103,13 +104,22 @@ impl Outbox {
                 rows.collect::<Result<_, _>>()?
             };
             for (name, plain) in &rows {
-                let (nonce, sealed) =
+                let sealed =
                     key.seal(&context(name), plain)
                         .map_err(|source| OutboxError::Sealed {
                             what: "a stored payload".to_string(),
                             source,
                         })?;
-                tx.execute(update, params![name, sealed, key.id(), nonce])?;
+                tx.execute(
+                    update,
+                    params![
+                        name,
+                        sealed.data,
+                        key.id(),
+                        sealed.nonce,
+                        sealed.cipher.as_str()
+                    ],
+                )?;
             }
             tx.commit()?;
             Ok(rows.len())

@@ -36,7 +36,9 @@ pub use listing::OutboxEntry;
 pub use operators::StoredOperator;
 pub use remote::{NewRemote, ProviderOutcome, RemoteState, StoredRemote};
 pub use retention::PurgeReport;
-pub use seal::{KeyError, KeySource, SealError, SealKey, DEFAULT_KEY_FILE, KEY_CREDENTIAL};
+pub use seal::{
+    Cipher, KeyError, KeySource, SealError, SealKey, Sealed, DEFAULT_KEY_FILE, KEY_CREDENTIAL,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutboxError {

@@ -5,7 +5,7 @@
 use rusqlite::{params, OptionalExtension};
 use state_machine::{Cpf, Finger, LocalOperator, Millis};
 
-use super::seal::SealError;
+use super::seal::{Cipher, SealError, Sealed};
 use super::{finger_list, Outbox, OutboxError};
 
 /// The associated data an operator's templates are sealed under: the operator's CPF.
@@ -58,7 +58,7 @@ impl Outbox {
     ) -> Result<(), OutboxError> {
         let stored_at = i64::try_from(stored_at).unwrap_or(i64::MAX);
         let key = &self.inner.key;
-        let (nonce, sealed) = key
+        let sealed = key
             .seal(&operator_context(cpf.digits()), templates)
             .map_err(|source| OutboxError::Sealed {
                 what: format!("operator {}", cpf.masked()),
@@ -66,13 +66,23 @@ impl Outbox {
             })?;
         self.with(|conn| {
             conn.execute(
-                "INSERT INTO operators (cpf, fingers, stored_at, templates, templates_key, templates_nonce)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                "INSERT INTO operators (cpf, fingers, stored_at, templates, templates_key, templates_nonce,
+                                        templates_cipher)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (cpf) DO UPDATE SET fingers = excluded.fingers, stored_at = excluded.stored_at,
                                                  templates = excluded.templates,
                                                  templates_key = excluded.templates_key,
-                                                 templates_nonce = excluded.templates_nonce",
-                params![cpf.digits(), finger_list(fingers), stored_at, sealed, key.id(), nonce],
+                                                 templates_nonce = excluded.templates_nonce,
+                                                 templates_cipher = excluded.templates_cipher",
+                params![
+                    cpf.digits(),
+                    finger_list(fingers),
+                    stored_at,
+                    sealed.data,
+                    key.id(),
+                    sealed.nonce,
+                    sealed.cipher.as_str()
+                ],
             )?;
             Ok(())
         })
@@ -82,7 +92,8 @@ impl Outbox {
         let row = self.with(|conn| {
             Ok(conn
                 .query_row(
-                    "SELECT fingers, stored_at, templates, templates_key, templates_nonce
+                    "SELECT fingers, stored_at, templates, templates_key, templates_nonce,
+                            templates_cipher
                      FROM operators WHERE cpf = ?1",
                     [cpf.digits()],
                     |r| {
@@ -92,12 +103,13 @@ impl Outbox {
                             r.get::<_, Vec<u8>>(2)?,
                             r.get::<_, Option<String>>(3)?,
                             r.get::<_, Option<Vec<u8>>>(4)?,
+                            r.get::<_, Option<String>>(5)?,
                         ))
                     },
                 )
                 .optional()?)
         })?;
-        let Some((fingers, stored_at, sealed, key_id, nonce)) = row else {
+        let Some((fingers, stored_at, data, key_id, nonce, cipher)) = row else {
             return Ok(None);
         };
         let key = &self.inner.key;
@@ -108,12 +120,14 @@ impl Outbox {
         if key_id.as_deref() != Some(key.id()) {
             return Err(sealed_error(SealError::Forged));
         }
+        let cipher = Cipher::from_column(cipher.as_deref()).ok_or(SealError::UnknownCipher);
+        let sealed = Sealed {
+            cipher: cipher.map_err(sealed_error)?,
+            nonce: nonce.unwrap_or_default(),
+            data,
+        };
         let templates = key
-            .open(
-                &operator_context(cpf.digits()),
-                nonce.as_deref().unwrap_or_default(),
-                sealed,
-            )
+            .open(&operator_context(cpf.digits()), sealed)
             .map_err(sealed_error)?;
         Ok(Some(StoredOperator {
             cpf: cpf.clone(),

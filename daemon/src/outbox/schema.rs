@@ -117,6 +117,28 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (transaction_id, provider)
     );
     "#,
+    // v4: sealed blobs name their cipher (`seal.rs`: AES-256-GCM now; NULL beside a key id
+    // is ChaCha20-Poly1305, what v2 and v3 sealed with). Delivery attempts drop AUTOINCREMENT:
+    // their ids only order a transaction's attempts, which plain rowids (max + 1) still do,
+    // and it spared every outcome's commit a write to `sqlite_sequence`.
+    r#"
+    ALTER TABLE payloads ADD COLUMN cipher TEXT;
+    ALTER TABLE operators ADD COLUMN templates_cipher TEXT;
+
+    CREATE TABLE delivery_attempts_v4 (
+        seq             INTEGER PRIMARY KEY,
+        transaction_id  TEXT NOT NULL REFERENCES transactions (id) ON DELETE CASCADE,
+        at              INTEGER NOT NULL,
+        outcome         TEXT NOT NULL,
+        error           TEXT
+    );
+    INSERT INTO delivery_attempts_v4 (seq, transaction_id, at, outcome, error)
+        SELECT seq, transaction_id, at, outcome, error FROM delivery_attempts;
+    DROP TABLE delivery_attempts;
+    ALTER TABLE delivery_attempts_v4 RENAME TO delivery_attempts;
+    CREATE INDEX delivery_attempts_transaction ON delivery_attempts (transaction_id, seq);
+    DELETE FROM sqlite_sequence WHERE name = 'delivery_attempts';
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -1,21 +1,31 @@
 //! Encryption at rest of biometric payloads (outbox transactions, operators' templates).
 //!
-//! AEAD: ChaCha20-Poly1305 from `ring` (already in the tree through rustls), a fresh random
-//! 96-bit nonce per sealing, and the row's identity as associated data so that a sealed blob
-//! cannot be moved to another row. Random 96-bit nonces stay safe up to ~2^32 sealings per
-//! key; a station seals a few thousand a day.
+//! AEAD from `ring` (already in the tree through rustls): AES-256-GCM (hardware AES and
+//! carry-less multiply make it about three times faster than ChaCha20-Poly1305 on a station's
+//! x86 CPU: 1 MB seals in ~0.15 ms), a fresh random 96-bit nonce per sealing, and the row's
+//! identity as associated data so that a sealed blob cannot be moved to another row. Random
+//! 96-bit nonces stay safe up to ~2^32 sealings per key; a station seals a few thousand a day.
+//! Each sealed blob is stored with the name of its cipher ([`Cipher`]); blobs sealed before
+//! schema v4 are ChaCha20-Poly1305 and still open.
 //!
 //! The key is 32 bytes, kept in a file as 64 hex digits (or 32 raw bytes). Where it comes
 //! from is decided by [`KeySource`]: `outbox.key_file`, else the systemd credential
 //! `outbox-key`, else `<data_dir>/outbox.key`. A missing key file (except a credential, which
 //! systemd provides read-only) is created on first start with mode 0600, atomically and never
 //! over an existing one. The key itself is never logged: only its id (a hash prefix).
+//! AES-256-GCM uses a subkey derived from it with HKDF-SHA256, so no two ciphers ever share
+//! key bytes; ChaCha20-Poly1305 (legacy) used the key itself.
 
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305, NONCE_LEN};
+use std::sync::Arc;
+
+use ring::aead::{
+    Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, CHACHA20_POLY1305, MAX_TAG_LEN, NONCE_LEN,
+};
+use ring::hkdf;
 use ring::rand::{SecureRandom, SystemRandom};
 
 /// The name of the systemd credential holding the key (`LoadCredential=outbox-key:…`).
@@ -87,10 +97,80 @@ impl KeySource {
 }
 
 /// The outbox key. `Debug` shows only its id.
+/// The AEAD a blob was sealed with, stored beside it (the `cipher` columns of schema v4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cipher {
+    /// What spidd sealed with before schema v4 (a `cipher` column left NULL).
+    ChaCha20Poly1305,
+    /// What spidd seals with now.
+    Aes256Gcm,
+}
+
+impl Cipher {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cipher::ChaCha20Poly1305 => "chacha20-poly1305",
+            Cipher::Aes256Gcm => "aes-256-gcm",
+        }
+    }
+
+    /// The stored name; NULL is a blob sealed before the column existed.
+    pub fn from_column(name: Option<&str>) -> Option<Cipher> {
+        match name {
+            None => Some(Cipher::ChaCha20Poly1305),
+            Some(name) => [Cipher::ChaCha20Poly1305, Cipher::Aes256Gcm]
+                .into_iter()
+                .find(|c| c.as_str() == name),
+        }
+    }
+}
+
+/// A sealed blob and what it takes to open it, besides the key and the context.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sealed {
+    pub cipher: Cipher,
+    pub nonce: Vec<u8>,
+    /// Ciphertext and tag.
+    pub data: Vec<u8>,
+}
+
 #[derive(Clone)]
 pub struct SealKey {
     bytes: [u8; KEY_LEN],
     id: String,
+    /// The AEAD keys, expanded once.
+    aeads: Arc<Aeads>,
+}
+
+struct Aeads {
+    aes: LessSafeKey,
+    chacha: LessSafeKey,
+}
+
+/// HKDF inputs of the AES-256-GCM subkey; changing them makes every sealed blob unreadable.
+const SUBKEY_SALT: &[u8] = b"spidd outbox key";
+const AES_SUBKEY_INFO: &[u8] = b"aes-256-gcm payloads v1";
+
+impl Aeads {
+    fn new(bytes: &[u8; KEY_LEN]) -> Aeads {
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, SUBKEY_SALT).extract(bytes);
+        let aes: UnboundKey = prk
+            .expand(&[AES_SUBKEY_INFO], &AES_256_GCM)
+            .expect("HKDF-SHA256 yields 32 bytes")
+            .into();
+        let chacha = UnboundKey::new(&CHACHA20_POLY1305, bytes).expect("a 32-byte key");
+        Aeads {
+            aes: LessSafeKey::new(aes),
+            chacha: LessSafeKey::new(chacha),
+        }
+    }
+
+    fn of(&self, cipher: Cipher) -> &LessSafeKey {
+        match cipher {
+            Cipher::Aes256Gcm => &self.aes,
+            Cipher::ChaCha20Poly1305 => &self.chacha,
+        }
+    }
 }
 
 impl fmt::Debug for SealKey {
@@ -106,7 +186,8 @@ impl SealKey {
             &[b"spidd outbox key id\0".as_slice(), &bytes].concat(),
         );
         let id = hex(&digest.as_ref()[..8]);
-        SealKey { bytes, id }
+        let aeads = Arc::new(Aeads::new(&bytes));
+        SealKey { bytes, id, aeads }
     }
 
     /// A new random key.
@@ -177,34 +258,55 @@ impl SealKey {
         Some(SealKey::from_bytes(bytes))
     }
 
-    fn aead(&self) -> LessSafeKey {
-        LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, &self.bytes).expect("a 32-byte key"))
+    /// Seals `plain` bound to `context` (the row's identity), with AES-256-GCM.
+    pub fn seal(&self, context: &str, plain: &[u8]) -> Result<Sealed, SealError> {
+        let mut data = Vec::with_capacity(plain.len() + MAX_TAG_LEN);
+        data.extend_from_slice(plain);
+        self.seal_with(Cipher::Aes256Gcm, context, data)
     }
 
-    /// Seals `plain` bound to `context` (the row's identity). Returns (nonce, ciphertext+tag).
-    pub fn seal(&self, context: &str, plain: &[u8]) -> Result<(Vec<u8>, Vec<u8>), SealError> {
+    /// [`SealKey::seal`] in place: `plain` becomes the ciphertext, with no copy of it made.
+    pub fn seal_owned(&self, context: &str, plain: Vec<u8>) -> Result<Sealed, SealError> {
+        self.seal_with(Cipher::Aes256Gcm, context, plain)
+    }
+
+    pub(super) fn seal_with(
+        &self,
+        cipher: Cipher,
+        context: &str,
+        mut data: Vec<u8>,
+    ) -> Result<Sealed, SealError> {
         let mut nonce = [0u8; NONCE_LEN];
         SystemRandom::new()
             .fill(&mut nonce)
             .map_err(|_| SealError::Random)?;
-        let mut data = Vec::with_capacity(plain.len() + CHACHA20_POLY1305.tag_len());
-        data.extend_from_slice(plain);
-        self.aead()
+        data.reserve_exact(MAX_TAG_LEN);
+        self.aeads
+            .of(cipher)
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
                 Aad::from(context.as_bytes()),
                 &mut data,
             )
             .map_err(|_| SealError::Random)?;
-        Ok((nonce.to_vec(), data))
+        Ok(Sealed {
+            cipher,
+            nonce: nonce.to_vec(),
+            data,
+        })
     }
 
     /// Opens what [`SealKey::seal`] sealed under the same `context`, in place.
-    pub fn open(&self, context: &str, nonce: &[u8], sealed: Vec<u8>) -> Result<Vec<u8>, SealError> {
-        let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| SealError::Forged)?;
-        let mut data = sealed;
+    pub fn open(&self, context: &str, sealed: Sealed) -> Result<Vec<u8>, SealError> {
+        let nonce: [u8; NONCE_LEN] = sealed
+            .nonce
+            .as_slice()
+            .try_into()
+            .map_err(|_| SealError::Forged)?;
+        let mut data = sealed.data;
         let plain = self
-            .aead()
+            .aeads
+            .of(sealed.cipher)
             .open_in_place(
                 Nonce::assume_unique_for_key(nonce),
                 Aad::from(context.as_bytes()),
@@ -224,6 +326,8 @@ pub enum SealError {
     /// Wrong key, or the blob was altered or moved to another row.
     #[error("the sealed data does not open with this key")]
     Forged,
+    #[error("the sealed data names a cipher this spidd does not know")]
+    UnknownCipher,
 }
 
 /// Writes `data` to a new file beside `path` (mode 0600), syncs it, then links it in as
@@ -282,24 +386,51 @@ mod tests {
     #[test]
     fn sealing_round_trips_and_binds_the_context() {
         let key = SealKey::from_bytes([7; 32]);
-        let (nonce, sealed) = key.seal("tx:a", b"WSQ\xff\xa0 fingerprint").unwrap();
-        assert!(!sealed.windows(11).any(|w| w == b"fingerprint"));
+        let sealed = key.seal("tx:a", b"WSQ\xff\xa0 fingerprint").unwrap();
+        assert_eq!(sealed.cipher, Cipher::Aes256Gcm);
+        assert!(!sealed.data.windows(11).any(|w| w == b"fingerprint"));
         assert_eq!(
-            key.open("tx:a", &nonce, sealed.clone()).unwrap(),
+            key.open("tx:a", sealed.clone()).unwrap(),
             b"WSQ\xff\xa0 fingerprint"
         );
-        assert_eq!(
-            key.open("tx:b", &nonce, sealed.clone()),
-            Err(SealError::Forged)
-        );
+        assert_eq!(key.open("tx:b", sealed.clone()), Err(SealError::Forged));
         let other = SealKey::from_bytes([8; 32]);
-        assert_eq!(
-            other.open("tx:a", &nonce, sealed.clone()),
-            Err(SealError::Forged)
-        );
+        assert_eq!(other.open("tx:a", sealed.clone()), Err(SealError::Forged));
         assert_ne!(key.id(), other.id());
-        let (nonce2, _) = key.seal("tx:a", b"x").unwrap();
-        assert_ne!(nonce, nonce2, "a fresh nonce per sealing");
+        let relabelled = Sealed {
+            cipher: Cipher::ChaCha20Poly1305,
+            ..sealed.clone()
+        };
+        assert_eq!(key.open("tx:a", relabelled), Err(SealError::Forged));
+        let again = key.seal("tx:a", b"x").unwrap();
+        assert_ne!(sealed.nonce, again.nonce, "a fresh nonce per sealing");
+    }
+
+    #[test]
+    fn blobs_sealed_before_v4_still_open() {
+        let key = SealKey::from_bytes([7; 32]);
+        let legacy = key
+            .seal_with(Cipher::ChaCha20Poly1305, "tx:a", b"template".to_vec())
+            .unwrap();
+        // What a v2 spidd stored: the key itself, ChaCha20-Poly1305, no cipher name.
+        let v2 = LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, &[7; 32]).unwrap());
+        let mut data = legacy.data.clone();
+        let nonce: [u8; NONCE_LEN] = legacy.nonce.as_slice().try_into().unwrap();
+        let plain = v2
+            .open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(b"tx:a".as_slice()),
+                &mut data,
+            )
+            .unwrap();
+        assert_eq!(plain, b"template");
+        assert_eq!(Cipher::from_column(None), Some(Cipher::ChaCha20Poly1305));
+        assert_eq!(
+            Cipher::from_column(Some("aes-256-gcm")),
+            Some(Cipher::Aes256Gcm)
+        );
+        assert_eq!(Cipher::from_column(Some("rot13")), None);
+        assert_eq!(key.open("tx:a", legacy).unwrap(), b"template");
     }
 
     #[test]

@@ -100,6 +100,102 @@ fn a_v1_database_is_sealed_on_open_and_keeps_no_clear_copy() {
 }
 
 #[test]
+fn a_v3_database_keeps_its_chacha_payloads_and_attempts_after_v4() {
+    let dir = Scratch::new("v3");
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let key = test_key();
+    let op = Cpf::parse("11144477735").unwrap();
+    {
+        // What spidd v3 wrote: ChaCha20-Poly1305 under the key itself, no cipher column,
+        // attempts numbered by AUTOINCREMENT.
+        let mut conn = Connection::open(dir.db()).unwrap();
+        conn.execute_batch("PRAGMA journal_mode = WAL;").unwrap();
+        for (v, sql) in schema::MIGRATIONS[..3].iter().enumerate() {
+            let tx = conn.transaction().unwrap();
+            tx.execute_batch(sql).unwrap();
+            tx.pragma_update(None, "user_version", v as i64 + 1)
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        let payload = biometric_tx(CPF, 1).payload;
+        let sealed = key
+            .seal_with(
+                Cipher::ChaCha20Poly1305,
+                &transactions::payload_context("old"),
+                payload,
+            )
+            .unwrap();
+        conn.execute(
+            "INSERT INTO transactions (id, mode, cpf, operator, timestamp, created_at, state,
+                 next_attempt_at, payload, summary)
+             VALUES ('old', 'ENROLL', ?1, '11144477735', 1, 1, 'PENDING', 1, x'', '{}')",
+            [CPF],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO payloads (transaction_id, sealed, key_id, nonce) VALUES ('old', ?1, ?2, ?3)",
+            params![sealed.data, key.id(), sealed.nonce],
+        )
+        .unwrap();
+        let templates = key
+            .seal_with(
+                Cipher::ChaCha20Poly1305,
+                &operators::operator_context(op.digits()),
+                MARKER.to_vec(),
+            )
+            .unwrap();
+        conn.execute(
+            "INSERT INTO operators (cpf, fingers, stored_at, templates, templates_key, templates_nonce)
+             VALUES (?1, '2', 1, ?2, ?3, ?4)",
+            params![op.digits(), templates.data, key.id(), templates.nonce],
+        )
+        .unwrap();
+        for outcome in ["PENDING", "AMBIGUOUS"] {
+            conn.execute(
+                "INSERT INTO delivery_attempts (transaction_id, at, outcome) VALUES ('old', 2, ?1)",
+                [outcome],
+            )
+            .unwrap();
+        }
+    }
+    let outbox = Outbox::open(dir.db(), key).unwrap();
+    assert_eq!(
+        outbox.payload("old").unwrap().unwrap(),
+        biometric_tx(CPF, 1).payload
+    );
+    assert_eq!(
+        outbox.load_operator(&op).unwrap().unwrap().templates,
+        MARKER
+    );
+    outbox.mark_sending("old").unwrap();
+    outbox.mark_pending("old", "timeout", 5).unwrap();
+    let outcomes: Vec<String> = outbox
+        .attempts("old")
+        .unwrap()
+        .into_iter()
+        .map(|a| a.outcome)
+        .collect();
+    assert_eq!(outcomes, ["PENDING", "AMBIGUOUS", "PENDING"], "in order");
+    // New blobs are AES-256-GCM and say so.
+    let id = outbox.enqueue(biometric_tx(CPF, 2)).unwrap();
+    let cipher: String = outbox
+        .with(|c| {
+            Ok(c.query_row(
+                "SELECT cipher FROM payloads WHERE transaction_id = ?1",
+                [&id],
+                |r| r.get(0),
+            )?)
+        })
+        .unwrap();
+    assert_eq!(cipher, "aes-256-gcm");
+    assert_eq!(
+        outbox.payload(&id).unwrap().unwrap(),
+        biometric_tx(CPF, 2).payload
+    );
+    assert_no_marker(&dir);
+}
+
+#[test]
 fn another_key_is_refused_naming_the_database() {
     let dir = Scratch::new("wrongkey");
     Outbox::open(dir.db(), test_key())

@@ -7,8 +7,9 @@ use rusqlite::{params, OptionalExtension, Row};
 use state_machine::{Millis, Mode};
 
 use super::{
-    columns, now_millis, seal::SealError, DeliveryAttempt, NewTransaction, Outbox, OutboxError,
-    StoredTransaction, TxState,
+    columns, now_millis,
+    seal::{Cipher, SealError, Sealed},
+    DeliveryAttempt, NewTransaction, Outbox, OutboxError, StoredTransaction, TxState,
 };
 
 const COLUMNS: &str =
@@ -75,8 +76,8 @@ impl Outbox {
         let now = to_i64(now_millis());
         let summary = tx.summary.to_string();
         let key = &self.inner.key;
-        let (nonce, sealed) = key
-            .seal(&payload_context(&id), &tx.payload)
+        let sealed = key
+            .seal_owned(&payload_context(&id), tx.payload)
             .map_err(|source| OutboxError::Sealed {
                 what: format!("transaction {id}"),
                 source,
@@ -99,8 +100,9 @@ impl Outbox {
                 return Err(OutboxError::Duplicate { id: existing }.into());
             }
             db.execute(
-                "INSERT INTO payloads (transaction_id, sealed, key_id, nonce) VALUES (?1, ?2, ?3, ?4)",
-                params![id, sealed, key.id(), nonce],
+                "INSERT INTO payloads (transaction_id, sealed, key_id, nonce, cipher)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, sealed.data, key.id(), sealed.nonce, sealed.cipher.as_str()],
             )?;
             db.commit()?;
             Ok(())
@@ -133,17 +135,25 @@ impl Outbox {
     /// The stored request body, opened. `None`: no such transaction; `Purged` once the
     /// retention period dropped it.
     pub fn payload(&self, id: &str) -> Result<Option<Vec<u8>>, OutboxError> {
-        type Stored = (Vec<u8>, Option<String>, Option<Vec<u8>>, Option<i64>);
+        type Stored = (
+            Vec<u8>,
+            Option<String>,
+            Option<Vec<u8>>,
+            Option<String>,
+            Option<i64>,
+        );
         let row: Option<Stored> = self.read(|conn| {
             Ok(conn
                 .prepare_cached(
-                    "SELECT COALESCE(p.sealed, x''), p.key_id, p.nonce, t.payload_purged_at
+                    "SELECT COALESCE(p.sealed, x''), p.key_id, p.nonce, p.cipher, t.payload_purged_at
                      FROM transactions t LEFT JOIN payloads p ON p.transaction_id = t.id WHERE t.id = ?1",
                 )?
-                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .query_row([id], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })
                 .optional()?)
         })?;
-        let Some((sealed, key_id, nonce, purged)) = row else {
+        let Some((data, key_id, nonce, cipher, purged)) = row else {
             return Ok(None);
         };
         if purged.is_some() {
@@ -157,13 +167,15 @@ impl Outbox {
         if key_id.as_deref() != Some(key.id()) {
             return Err(sealed_error(SealError::Forged));
         }
-        key.open(
-            &payload_context(id),
-            nonce.as_deref().unwrap_or_default(),
-            sealed,
-        )
-        .map(Some)
-        .map_err(sealed_error)
+        let cipher = Cipher::from_column(cipher.as_deref()).ok_or(SealError::UnknownCipher);
+        let sealed = Sealed {
+            cipher: cipher.map_err(sealed_error)?,
+            nonce: nonce.unwrap_or_default(),
+            data,
+        };
+        key.open(&payload_context(id), sealed)
+            .map(Some)
+            .map_err(sealed_error)
     }
 
     /// Every recorded attempt, oldest first.

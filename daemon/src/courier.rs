@@ -151,7 +151,7 @@ struct Inner {
     /// Set by [`Courier::shutdown`]: no new send starts.
     stopping: AtomicBool,
     /// Outcomes waiting for the next group commit.
-    outcomes: Mutex<outcomes::OutcomeQueue>,
+    outcomes: outcomes::Outcomes,
 }
 
 /// The per-transaction lock; released on drop, even if the delivery panics.
@@ -188,7 +188,7 @@ impl Courier {
                 resend: Mutex::new(None),
                 progress: progress::ProgressBoard::default(),
                 stopping: AtomicBool::new(false),
-                outcomes: Mutex::new(outcomes::OutcomeQueue::default()),
+                outcomes: outcomes::Outcomes::default(),
             }),
         }
     }
@@ -370,16 +370,7 @@ impl Inner {
         // The row and, when it is still owed to the server, its payload: one trip to the
         // blocking pool.
         let (t, payload) = self
-            .db(move |o| {
-                let Some(t) = o.get(&key)? else {
-                    return Ok(None);
-                };
-                let payload = match t.state.is_undelivered() {
-                    true => o.payload(&t.id)?,
-                    false => None,
-                };
-                Ok(Some((t, payload)))
-            })
+            .db(move |o| o.get_for_send(&key))
             .await?
             .ok_or_else(|| CourierError::NotFound(id.clone()))?;
         // `get` also finds TGUIDs; from here on only the station id is used.

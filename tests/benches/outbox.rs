@@ -62,6 +62,17 @@ fn free_ports<const N: usize>() -> [u16; N] {
     std::array::from_fn(|i| listeners[i].local_addr().unwrap().port())
 }
 
+/// CPU time (user + system) a process has used so far, in milliseconds.
+fn cpu_ms(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    ticks * 1e3 / hz
+}
+
 fn cpf(n: u32) -> String {
     let mut d: Vec<u32> = format!("{:09}", 600_000_000 + n)
         .chars()
@@ -228,12 +239,21 @@ async fn spid_sim(http: &reqwest::Client) -> (Process, String) {
     (p, base)
 }
 
-/// Resend All in a spidd child: (seconds, peak RSS in kB).
+/// What one drain took.
+struct Drain {
+    seconds: f64,
+    /// CPU milliseconds of the sender (spidd, or this process for the plain loop).
+    sender_cpu: f64,
+    /// CPU milliseconds of the `spid-sim` server.
+    server_cpu: f64,
+}
+
+/// Resend All in a spidd child, with its peak RSS in kB.
 async fn drain_daemon(
     dir: &Path,
     bodies: &[(String, u64, Vec<u8>)],
     http: &reqwest::Client,
-) -> (f64, u64) {
+) -> (Drain, u64) {
     let data = dir.join(format!("drain-{}", bodies.len()));
     let key = SealKey::read_or_create(&data.join(daemon::outbox::DEFAULT_KEY_FILE)).unwrap();
     {
@@ -249,7 +269,7 @@ async fn drain_daemon(
         )
         .unwrap();
     }
-    let (_sim, base) = spid_sim(http).await;
+    let (sim, base) = spid_sim(http).await;
     let cfg = dir.join("bench.toml");
     std::fs::write(
         &cfg,
@@ -275,6 +295,7 @@ async fn drain_daemon(
     while http.get(format!("{api}/health")).send().await.is_err() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let cpu = (cpu_ms(daemon.0.id()), cpu_ms(sim.0.id()));
     let started = Instant::now();
     let r: Value = http
         .post(format!("{api}/capture/resend-all"))
@@ -284,7 +305,11 @@ async fn drain_daemon(
         .json()
         .await
         .unwrap();
-    let secs = started.elapsed().as_secs_f64();
+    let drain = Drain {
+        seconds: started.elapsed().as_secs_f64(),
+        sender_cpu: cpu_ms(daemon.0.id()) - cpu.0,
+        server_cpu: cpu_ms(sim.0.id()) - cpu.1,
+    };
     assert_eq!(r["delivered"].as_u64(), Some(bodies.len() as u64), "{r}");
     let status = std::fs::read_to_string(format!("/proc/{}/status", daemon.0.id())).unwrap();
     let hwm = status
@@ -292,12 +317,12 @@ async fn drain_daemon(
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0);
-    (secs, hwm)
+    (drain, hwm)
 }
 
 /// The baseline: the same bodies posted by the same client code, CONCURRENCY at a time.
-async fn drain_plain(bodies: &[(String, u64, Vec<u8>)], http: &reqwest::Client) -> f64 {
-    let (_sim, base) = spid_sim(http).await;
+async fn drain_plain(bodies: &[(String, u64, Vec<u8>)], http: &reqwest::Client) -> Drain {
+    let (sim, base) = spid_sim(http).await;
     let config = daemon::config::Config::from_toml_str(&format!(
         "[upstream]\nurl = \"{base}/gbs-spid-server\"\n"
     ))
@@ -311,6 +336,7 @@ async fn drain_plain(bodies: &[(String, u64, Vec<u8>)], http: &reqwest::Client) 
     );
     let bodies: Arc<Vec<Vec<u8>>> = Arc::new(bodies.iter().map(|b| b.2.clone()).collect());
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let cpu = (cpu_ms(std::process::id()), cpu_ms(sim.0.id()));
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..CONCURRENCY {
@@ -324,7 +350,11 @@ async fn drain_plain(bodies: &[(String, u64, Vec<u8>)], http: &reqwest::Client) 
         });
     }
     while tasks.join_next().await.is_some() {}
-    started.elapsed().as_secs_f64()
+    Drain {
+        seconds: started.elapsed().as_secs_f64(),
+        sender_cpu: cpu_ms(std::process::id()) - cpu.0,
+        server_cpu: cpu_ms(sim.0.id()) - cpu.1,
+    }
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -354,15 +384,23 @@ async fn main() {
     for q in [500usize, 2000] {
         let bodies = bodies(&template, q);
         let size = bodies[0].2.len();
-        let (daemon_s, rss_kb) = drain_daemon(dir.path(), &bodies, &http).await;
-        let plain_s = drain_plain(&bodies, &http).await;
+        let (daemon, rss_kb) = drain_daemon(dir.path(), &bodies, &http).await;
+        let plain = drain_plain(&bodies, &http).await;
         println!(
             "resend all of {q:>5} x {:.0} kB: spidd {:>7.1} tx/s | plain loop {:>7.1} tx/s | ratio {:.2}x (goal >= 0.8x) | spidd peak RSS {:.1} MB (goal < 64 MB)",
             size as f64 / 1024.0,
-            q as f64 / daemon_s,
-            q as f64 / plain_s,
-            plain_s / daemon_s,
+            q as f64 / daemon.seconds,
+            q as f64 / plain.seconds,
+            plain.seconds / daemon.seconds,
             rss_kb as f64 / 1024.0
+        );
+        let per_tx = |ms: f64| ms / q as f64;
+        println!(
+            "    CPU per tx: spidd {:.3} ms + spid-sim {:.3} ms | plain loop {:.3} ms + spid-sim {:.3} ms",
+            per_tx(daemon.sender_cpu),
+            per_tx(daemon.server_cpu),
+            per_tx(plain.sender_cpu),
+            per_tx(plain.server_cpu),
         );
     }
 }

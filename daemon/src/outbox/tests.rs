@@ -76,6 +76,24 @@ fn an_enqueued_transaction_survives_reopening() {
 }
 
 #[test]
+fn a_send_reads_the_row_and_its_payload_only_while_it_is_owed() {
+    let dir = Scratch::new("for-send");
+    let outbox = Outbox::open(dir.db(), test_key()).unwrap();
+    let id = outbox.enqueue(new_tx(CPF, 1)).unwrap();
+    let (t, payload) = outbox.get_for_send(&id).unwrap().unwrap();
+    assert_eq!((t.id.as_str(), t.state), (id.as_str(), TxState::Pending));
+    assert_eq!(payload, Some(new_tx(CPF, 1).payload));
+
+    outbox.mark_sending(&id).unwrap();
+    outbox.mark_delivered(&id, "tguid-1", None, None).unwrap();
+    // By TGUID too, like `get`; delivered, so its payload is not read.
+    let (t, payload) = outbox.get_for_send("tguid-1").unwrap().unwrap();
+    assert_eq!((t.id.as_str(), t.state), (id.as_str(), TxState::Delivered));
+    assert_eq!(payload, None);
+    assert_eq!(outbox.get_for_send("nope").unwrap(), None);
+}
+
+#[test]
 fn the_same_capture_cannot_be_stored_twice() {
     let dir = Scratch::new("dup");
     let outbox = Outbox::open(dir.db(), test_key()).unwrap();

@@ -3,19 +3,86 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{params, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row, MAIN_DB};
 use state_machine::{Millis, Mode};
 
 use super::{
     columns, now_millis,
     seal::{Cipher, SealError, Sealed},
-    DeliveryAttempt, NewTransaction, Outbox, OutboxError, StoredTransaction, TxState,
+    DeliveryAttempt, Failure, NewTransaction, Outbox, OutboxError, StoredTransaction, TxState,
 };
 
 const COLUMNS: &str =
     "id, mode, cpf, operator, timestamp, created_at, state, attempts, last_error, \
      next_attempt_at, tguid, result_status, result_message, result_at, delivered_at, summary, \
      payload_purged_at, acknowledged_at";
+
+/// A transaction's payload as stored: sealed, or gone after the retention period.
+struct StoredPayload {
+    data: Vec<u8>,
+    key_id: Option<String>,
+    nonce: Option<Vec<u8>>,
+    cipher: Option<String>,
+    purged: bool,
+}
+
+/// By station id, or else by the server's TGUID.
+fn find(conn: &Connection, id_or_tguid: &str) -> Result<Option<StoredTransaction>, Failure> {
+    let by_id = format!("SELECT {COLUMNS} FROM transactions WHERE id = ?1");
+    if let Some(t) = conn
+        .prepare_cached(&by_id)?
+        .query_row([id_or_tguid], read_row)
+        .optional()?
+    {
+        return Ok(Some(t));
+    }
+    let by_tguid =
+        format!("SELECT {COLUMNS} FROM transactions WHERE tguid = ?1 ORDER BY created_at LIMIT 1");
+    Ok(conn
+        .prepare_cached(&by_tguid)?
+        .query_row([id_or_tguid], read_row)
+        .optional()?)
+}
+
+/// The sealed payload of transaction `id` (`None`: no such transaction). The blob is read
+/// straight into its buffer, without SQLite's own copy of it.
+fn read_sealed(conn: &Connection, id: &str) -> Result<Option<StoredPayload>, Failure> {
+    type Row = (
+        Option<i64>,
+        Option<String>,
+        Option<Vec<u8>>,
+        Option<String>,
+        Option<i64>,
+    );
+    let row: Option<Row> = conn
+        .prepare_cached(
+            "SELECT p.rowid, p.key_id, p.nonce, p.cipher, t.payload_purged_at
+             FROM transactions t LEFT JOIN payloads p ON p.transaction_id = t.id WHERE t.id = ?1",
+        )?
+        .query_row([id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .optional()?;
+    let Some((rowid, key_id, nonce, cipher, purged)) = row else {
+        return Ok(None);
+    };
+    let data = match rowid {
+        Some(rowid) => {
+            let blob = conn.blob_open(MAIN_DB, c"payloads", c"sealed", rowid, true)?;
+            let mut data = vec![0; blob.len()];
+            blob.read_at_exact(&mut data, 0)?;
+            data
+        }
+        None => Vec::new(),
+    };
+    Ok(Some(StoredPayload {
+        data,
+        key_id,
+        nonce,
+        cipher,
+        purged: purged.is_some(),
+    }))
+}
 
 /// The associated data a transaction's payload is sealed under: its station id.
 pub(super) fn payload_context(id: &str) -> String {
@@ -113,50 +180,45 @@ impl Outbox {
 
     /// By station id, or else by the server's TGUID.
     pub fn get(&self, id_or_tguid: &str) -> Result<Option<StoredTransaction>, OutboxError> {
-        self.read(|conn| {
-            let by_id = format!("SELECT {COLUMNS} FROM transactions WHERE id = ?1");
-            if let Some(t) = conn
-                .prepare_cached(&by_id)?
-                .query_row([id_or_tguid], read_row)
-                .optional()?
-            {
-                return Ok(Some(t));
-            }
-            let by_tguid = format!(
-                "SELECT {COLUMNS} FROM transactions WHERE tguid = ?1 ORDER BY created_at LIMIT 1"
-            );
-            Ok(conn
-                .prepare_cached(&by_tguid)?
-                .query_row([id_or_tguid], read_row)
-                .optional()?)
-        })
+        self.read(|conn| find(conn, id_or_tguid))
+    }
+
+    /// [`Outbox::get`] and, while the transaction is still owed to the server, its opened
+    /// payload: what a send needs, read in one read transaction.
+    pub fn get_for_send(
+        &self,
+        id_or_tguid: &str,
+    ) -> Result<Option<(StoredTransaction, Option<Vec<u8>>)>, OutboxError> {
+        let found = self.read(|conn| {
+            let snapshot = conn.unchecked_transaction()?;
+            let Some(t) = find(&snapshot, id_or_tguid)? else {
+                return Ok(None);
+            };
+            let sealed = match t.state.is_undelivered() {
+                true => read_sealed(&snapshot, &t.id)?,
+                false => None,
+            };
+            Ok(Some((t, sealed)))
+        })?;
+        let Some((t, sealed)) = found else {
+            return Ok(None);
+        };
+        let payload = sealed
+            .map(|sealed| self.open_payload(&t.id, sealed))
+            .transpose()?;
+        Ok(Some((t, payload)))
     }
 
     /// The stored request body, opened. `None`: no such transaction; `Purged` once the
     /// retention period dropped it.
     pub fn payload(&self, id: &str) -> Result<Option<Vec<u8>>, OutboxError> {
-        type Stored = (
-            Vec<u8>,
-            Option<String>,
-            Option<Vec<u8>>,
-            Option<String>,
-            Option<i64>,
-        );
-        let row: Option<Stored> = self.read(|conn| {
-            Ok(conn
-                .prepare_cached(
-                    "SELECT COALESCE(p.sealed, x''), p.key_id, p.nonce, p.cipher, t.payload_purged_at
-                     FROM transactions t LEFT JOIN payloads p ON p.transaction_id = t.id WHERE t.id = ?1",
-                )?
-                .query_row([id], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-                })
-                .optional()?)
-        })?;
-        let Some((data, key_id, nonce, cipher, purged)) = row else {
-            return Ok(None);
-        };
-        if purged.is_some() {
+        self.read(|conn| read_sealed(conn, id))?
+            .map(|sealed| self.open_payload(id, sealed))
+            .transpose()
+    }
+
+    fn open_payload(&self, id: &str, stored: StoredPayload) -> Result<Vec<u8>, OutboxError> {
+        if stored.purged {
             return Err(OutboxError::Purged(id.to_string()));
         }
         let key = &self.inner.key;
@@ -164,18 +226,16 @@ impl Outbox {
             what: format!("transaction {id}"),
             source,
         };
-        if key_id.as_deref() != Some(key.id()) {
+        if stored.key_id.as_deref() != Some(key.id()) {
             return Err(sealed_error(SealError::Forged));
         }
-        let cipher = Cipher::from_column(cipher.as_deref()).ok_or(SealError::UnknownCipher);
+        let cipher = Cipher::from_column(stored.cipher.as_deref()).ok_or(SealError::UnknownCipher);
         let sealed = Sealed {
             cipher: cipher.map_err(sealed_error)?,
-            nonce: nonce.unwrap_or_default(),
-            data,
+            nonce: stored.nonce.unwrap_or_default(),
+            data: stored.data,
         };
-        key.open(&payload_context(id), sealed)
-            .map(Some)
-            .map_err(sealed_error)
+        key.open(&payload_context(id), sealed).map_err(sealed_error)
     }
 
     /// Every recorded attempt, oldest first.

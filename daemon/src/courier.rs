@@ -21,7 +21,9 @@ use state_machine::{DeliveryOutcome, Millis, Mode};
 use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::config::OutboxSettings;
-use crate::outbox::{now_millis, Outbox, OutboxError, SendStart, StoredTransaction, TxState};
+use crate::outbox::{
+    now_millis, ForSend, Outbox, OutboxError, SendStart, StoredTransaction, TxState,
+};
 use crate::upstream::{UpstreamClient, UpstreamError};
 
 /// Ids read from SQLite per page by Resend All and the retry loop: memory stays bounded
@@ -365,14 +367,26 @@ impl Inner {
         announced: bool,
         permit: Option<OwnedSemaphorePermit>,
     ) -> Result<DeliveryOutcome, CourierError> {
-        let _claim = self.claim(&id).await;
+        let claim = self.claim(&id).await;
         let key = id.clone();
         // The row and, when it is still owed to the server, its payload: one trip to the
         // blocking pool.
-        let (t, payload) = self
-            .db(move |o| o.get_for_send(&key))
-            .await?
-            .ok_or_else(|| CourierError::NotFound(id.clone()))?;
+        let found = self.db(move |o| o.get_for_send(&key)).await?;
+        self.deliver_loaded(claim, id, found, announced, permit)
+            .await
+    }
+
+    /// [`Inner::deliver_now`] once the transaction is claimed and read (`found`, under the
+    /// claim: no other delivery of it can have changed it since).
+    async fn deliver_loaded(
+        self: Arc<Self>,
+        _claim: Claim,
+        id: String,
+        found: Option<ForSend>,
+        announced: bool,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> Result<DeliveryOutcome, CourierError> {
+        let (t, payload) = found.ok_or_else(|| CourierError::NotFound(id.clone()))?;
         // `get` also finds TGUIDs; from here on only the station id is used.
         let id = t.id.clone();
         let start = match announced {

@@ -9,8 +9,17 @@ use std::time::Duration;
 use state_machine::DeliveryOutcome;
 use tokio::task::JoinSet;
 
-use super::{Courier, CourierError, Inner, ResendSummary, PAGE, RETRY_MIN_WAIT, RETRY_TICK};
-use crate::outbox::{now_millis, PurgeReport, StoredTransaction};
+use super::{Claim, Courier, CourierError, Inner, ResendSummary, PAGE, RETRY_MIN_WAIT, RETRY_TICK};
+use crate::outbox::{now_millis, ForSend, OutboxError, PurgeReport, StoredTransaction};
+
+/// How many transactions of a Resend All are claimed and read together: one trip to the
+/// blocking pool and one SQLite read transaction, in which the pages they share (inner
+/// pages, neighbouring rows) are read once. The next group is read while this one is sent,
+/// so at most two groups' payloads (about 2 MB at 120 kB each) wait in memory.
+const READ_AHEAD: usize = 8;
+
+/// A claimed transaction, read for its send.
+type Loaded = (Claim, String, Result<Option<ForSend>, OutboxError>);
 
 /// How often the retention pass looks for payloads to drop.
 const RETENTION_TICK: Duration = Duration::from_secs(3600);
@@ -107,18 +116,35 @@ impl Inner {
                 break;
             };
             next = tokio::spawn(self.clone().announce_page(Some(last)));
-            for id in page {
-                let permit = self
-                    .slots
-                    .clone()
-                    .acquire_owned()
+            // Claimed and read a group at a time, the next group while this one is sent.
+            let mut groups = page.chunks(READ_AHEAD).map(<[String]>::to_vec);
+            let mut reading = groups
+                .next()
+                .map(|g| tokio::spawn(self.clone().read_group(g)));
+            while let Some(read) = reading.take() {
+                let group = read
                     .await
-                    .expect("the semaphore is never closed");
-                let inner = self.clone();
-                tasks.spawn(inner.deliver_now(id, true, Some(permit)));
-                while let Some(done) = tasks.try_join_next() {
-                    tally(&mut summary, done);
-                    self.progress.advance(&summary); // status hook
+                    .map_err(|e| CourierError::Task(e.to_string()))??;
+                reading = groups
+                    .next()
+                    .map(|g| tokio::spawn(self.clone().read_group(g)));
+                for (claim, id, found) in group {
+                    let permit = self
+                        .slots
+                        .clone()
+                        .acquire_owned()
+                        .await
+                        .expect("the semaphore is never closed");
+                    let inner = self.clone();
+                    tasks.spawn(async move {
+                        inner
+                            .deliver_loaded(claim, id, found?, true, Some(permit))
+                            .await
+                    });
+                    while let Some(done) = tasks.try_join_next() {
+                        tally(&mut summary, done);
+                        self.progress.advance(&summary); // status hook
+                    }
                 }
             }
         }
@@ -140,6 +166,26 @@ impl Inner {
             "resend all finished"
         );
         Ok(summary)
+    }
+
+    /// Claims `ids` (waiting for any delivery of one already under way) and reads them with
+    /// their payloads in one read transaction.
+    async fn read_group(self: Arc<Self>, ids: Vec<String>) -> Result<Vec<Loaded>, CourierError> {
+        let mut claims = Vec::with_capacity(ids.len());
+        for id in &ids {
+            claims.push(self.claim(id).await);
+        }
+        let outbox = self.outbox.clone();
+        let read = ids.clone();
+        let found = tokio::task::spawn_blocking(move || outbox.get_many_for_send(&read))
+            .await
+            .map_err(|e| CourierError::Task(e.to_string()))?;
+        Ok(claims
+            .into_iter()
+            .zip(ids)
+            .zip(found)
+            .map(|((claim, id), found)| (claim, id, found))
+            .collect())
     }
 
     /// One page of Resend All, oldest first after `cursor`, durably announced (one fsync for

@@ -238,13 +238,10 @@ impl Outbox {
 
     fn apply_change(&self, change: Change<'_>) -> Result<(), OutboxError> {
         let mut results = self.apply_changes(std::slice::from_ref(&change));
-        match results.pop().expect("one result per change") {
-            // Alone in its batch: the error is its own again.
-            Err(OutboxError::Batch(e)) => {
-                Err(std::sync::Arc::try_unwrap(e).unwrap_or_else(OutboxError::Batch))
-            }
-            other => other,
-        }
+        results
+            .pop()
+            .expect("one result per change")
+            .map_err(OutboxError::alone)
     }
 
     /// Records what a send came to; `start`: how it began.

@@ -39,6 +39,7 @@ pub use retention::PurgeReport;
 pub use seal::{
     Cipher, KeyError, KeySource, SealError, SealKey, Sealed, DEFAULT_KEY_FILE, KEY_CREDENTIAL,
 };
+pub use transactions::ForSend;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutboxError {
@@ -91,7 +92,7 @@ pub enum OutboxError {
     Purged(String),
     #[error("outbox database error: {0}")]
     Database(rusqlite::Error),
-    /// A group commit failed: every change in it shares the one error.
+    /// A group commit or read failed: every item in it shares the one error.
     #[error(transparent)]
     Batch(Arc<OutboxError>),
 }
@@ -103,6 +104,14 @@ impl OutboxError {
             OutboxError::Storage { .. } | OutboxError::Directory { .. } => true,
             OutboxError::Batch(e) => e.is_storage(),
             _ => false,
+        }
+    }
+
+    /// The error of an item that was alone in its batch: the batch's error is its own again.
+    fn alone(self) -> OutboxError {
+        match self {
+            OutboxError::Batch(e) => Arc::try_unwrap(e).unwrap_or_else(OutboxError::Batch),
+            other => other,
         }
     }
 }

@@ -17,6 +17,9 @@ const COLUMNS: &str =
      next_attempt_at, tguid, result_status, result_message, result_at, delivered_at, summary, \
      payload_purged_at, acknowledged_at";
 
+/// A transaction and, while it is owed to the server, its opened payload.
+pub type ForSend = (StoredTransaction, Option<Vec<u8>>);
+
 /// A transaction's payload as stored: sealed, or gone after the retention period.
 struct StoredPayload {
     data: Vec<u8>,
@@ -185,28 +188,56 @@ impl Outbox {
 
     /// [`Outbox::get`] and, while the transaction is still owed to the server, its opened
     /// payload: what a send needs, read in one read transaction.
-    pub fn get_for_send(
-        &self,
-        id_or_tguid: &str,
-    ) -> Result<Option<(StoredTransaction, Option<Vec<u8>>)>, OutboxError> {
+    pub fn get_for_send(&self, id_or_tguid: &str) -> Result<Option<ForSend>, OutboxError> {
+        self.get_many_for_send(&[id_or_tguid.to_string()])
+            .pop()
+            .expect("one result per id")
+            .map_err(OutboxError::alone)
+    }
+
+    /// [`Outbox::get_for_send`] for several transactions, in one read transaction: pages
+    /// they share (the tables' and indexes' inner pages, neighbouring rows) are read once.
+    /// One result per id, in order.
+    pub fn get_many_for_send(&self, ids: &[String]) -> Vec<Result<Option<ForSend>, OutboxError>> {
+        let path = &self.inner.path;
         let found = self.read(|conn| {
             let snapshot = conn.unchecked_transaction()?;
-            let Some(t) = find(&snapshot, id_or_tguid)? else {
-                return Ok(None);
-            };
-            let sealed = match t.state.is_undelivered() {
-                true => read_sealed(&snapshot, &t.id)?,
-                false => None,
-            };
-            Ok(Some((t, sealed)))
-        })?;
-        let Some((t, sealed)) = found else {
-            return Ok(None);
+            Ok(ids
+                .iter()
+                .map(|id| {
+                    let Some(t) = find(&snapshot, id)? else {
+                        return Ok(None);
+                    };
+                    let sealed = match t.state.is_undelivered() {
+                        true => read_sealed(&snapshot, &t.id)?,
+                        false => None,
+                    };
+                    Ok(Some((t, sealed)))
+                })
+                .collect::<Vec<Result<_, Failure>>>())
+        });
+        let found = match found {
+            Ok(found) => found,
+            Err(e) => {
+                let e = std::sync::Arc::new(e);
+                return ids
+                    .iter()
+                    .map(|_| Err(OutboxError::Batch(e.clone())))
+                    .collect();
+            }
         };
-        let payload = sealed
-            .map(|sealed| self.open_payload(&t.id, sealed))
-            .transpose()?;
-        Ok(Some((t, payload)))
+        found
+            .into_iter()
+            .map(|row| {
+                let Some((t, sealed)) = row.map_err(|f| super::unwrap_failure(path, f))? else {
+                    return Ok(None);
+                };
+                let payload = sealed
+                    .map(|sealed| self.open_payload(&t.id, sealed))
+                    .transpose()?;
+                Ok(Some((t, payload)))
+            })
+            .collect()
     }
 
     /// The stored request body, opened. `None`: no such transaction; `Purged` once the

@@ -129,12 +129,7 @@ impl Inner {
                     .next()
                     .map(|g| tokio::spawn(self.clone().read_group(g)));
                 for (claim, id, found) in group {
-                    let permit = self
-                        .slots
-                        .clone()
-                        .acquire_owned()
-                        .await
-                        .expect("the semaphore is never closed");
+                    let permit = self.slot().await;
                     let inner = self.clone();
                     tasks.spawn(async move {
                         inner
@@ -166,6 +161,15 @@ impl Inner {
             "resend all finished"
         );
         Ok(summary)
+    }
+
+    /// A background send slot, once one is free.
+    async fn slot(&self) -> tokio::sync::OwnedSemaphorePermit {
+        self.slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed")
     }
 
     /// Claims `ids` (waiting for any delivery of one already under way) and reads them with
@@ -213,12 +217,7 @@ impl Inner {
         self.db(move |o| o.announce_sends(&announced)).await?;
         let mut tasks = JoinSet::new();
         for id in due {
-            let permit = self
-                .slots
-                .clone()
-                .acquire_owned()
-                .await
-                .expect("the semaphore is never closed");
+            let permit = self.slot().await;
             let inner = self.clone();
             tasks.spawn(inner.deliver_now(id, true, Some(permit)));
         }

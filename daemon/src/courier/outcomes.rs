@@ -129,8 +129,9 @@ impl Outcomes {
 }
 
 impl Inner {
-    /// Whether, with `queued` outcomes waiting, sends under way (holding a claim) have not
-    /// queued theirs yet, and the batch is not full.
+    /// Whether, with `queued` outcomes waiting, claimed transactions (sends under way, and
+    /// during a Resend All the group read ahead) have not queued theirs yet, and the batch
+    /// is not full.
     fn more_outcomes_coming(&self, queued: usize) -> bool {
         let under_way = self
             .in_flight

@@ -384,7 +384,10 @@ async fn resend_all_streams_progress_and_spidctl_joins_it() {
         .unwrap()
         .iter()
         .all(|t| t["cpf"] == "390.***.***-05"));
-    s.upstream_mode("up").await;
+    // A server taking 30 ms an answer, as over a branch link: the run lasts long enough for
+    // its outcomes to be recorded (and progress to advance) in many group commits.
+    s.sim("/sim/upstream", json!({ "mode": "up", "latency_ms": 30 }))
+        .await;
 
     let mut response = c.post("/outbox/resend", json!({})).await;
     assert_eq!(response.status(), StatusCode::OK);

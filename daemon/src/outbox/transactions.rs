@@ -47,44 +47,49 @@ fn find(conn: &Connection, id_or_tguid: &str) -> Result<Option<StoredTransaction
         .optional()?)
 }
 
-/// The sealed payload of transaction `id` (`None`: no such transaction). The blob is read
-/// straight into its buffer, without SQLite's own copy of it.
+/// The sealed payload of transaction `id` (`None`: no such transaction).
 fn read_sealed(conn: &Connection, id: &str) -> Result<Option<StoredPayload>, Failure> {
-    type Row = (
-        Option<i64>,
-        Option<String>,
-        Option<Vec<u8>>,
-        Option<String>,
-        Option<i64>,
-    );
-    let row: Option<Row> = conn
-        .prepare_cached(
-            "SELECT p.rowid, p.key_id, p.nonce, p.cipher, t.payload_purged_at
-             FROM transactions t LEFT JOIN payloads p ON p.transaction_id = t.id WHERE t.id = ?1",
-        )?
-        .query_row([id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })
+    let purged: Option<Option<i64>> = conn
+        .prepare_cached("SELECT payload_purged_at FROM transactions WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
         .optional()?;
-    let Some((rowid, key_id, nonce, cipher, purged)) = row else {
-        return Ok(None);
+    purged
+        .map(|purged| read_stored(conn, id, purged.is_some()))
+        .transpose()
+}
+
+/// The sealed payload of a transaction known to exist, `purged` or not. The blob is read
+/// straight into its buffer, without SQLite's own copy of it.
+fn read_stored(conn: &Connection, id: &str, purged: bool) -> Result<StoredPayload, Failure> {
+    type Row = (i64, Option<String>, Option<Vec<u8>>, Option<String>);
+    let row: Option<Row> = match purged {
+        true => None,
+        false => conn
+            .prepare_cached(
+                "SELECT rowid, key_id, nonce, cipher FROM payloads WHERE transaction_id = ?1",
+            )?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .optional()?,
     };
-    let data = match rowid {
-        Some(rowid) => {
-            let blob = conn.blob_open(MAIN_DB, c"payloads", c"sealed", rowid, true)?;
-            let mut data = vec![0; blob.len()];
-            blob.read_at_exact(&mut data, 0)?;
-            data
-        }
-        None => Vec::new(),
+    let Some((rowid, key_id, nonce, cipher)) = row else {
+        return Ok(StoredPayload {
+            data: Vec::new(),
+            key_id: None,
+            nonce: None,
+            cipher: None,
+            purged,
+        });
     };
-    Ok(Some(StoredPayload {
+    let blob = conn.blob_open(MAIN_DB, c"payloads", c"sealed", rowid, true)?;
+    let mut data = vec![0; blob.len()];
+    blob.read_at_exact(&mut data, 0)?;
+    Ok(StoredPayload {
         data,
         key_id,
         nonce,
         cipher,
-        purged: purged.is_some(),
-    }))
+        purged,
+    })
 }
 
 /// The associated data a transaction's payload is sealed under: its station id.
@@ -208,8 +213,13 @@ impl Outbox {
                     let Some(t) = find(&snapshot, id)? else {
                         return Ok(None);
                     };
+                    // The row was just read: its purge is known, only the payload is left.
                     let sealed = match t.state.is_undelivered() {
-                        true => read_sealed(&snapshot, &t.id)?,
+                        true => Some(read_stored(
+                            &snapshot,
+                            &t.id,
+                            t.payload_purged_at.is_some(),
+                        )?),
                         false => None,
                     };
                     Ok(Some((t, sealed)))

@@ -477,8 +477,7 @@ impl Inner {
         }
         let failures = t.attempts + 1;
         let started = std::time::Instant::now(); // status hook: send latency
-        let outcome = self.upstream.submit_raw(t.mode, &payload).await;
-        drop(payload);
+        let outcome = self.upstream.submit_raw(t.mode, payload.into()).await;
         crate::status::metrics::METRICS.send(started.elapsed(), outcome.as_ref().err()); // status hook
         let next = self.next_attempt(failures);
         let record = |outcome: OwnedOutcome| self.record(id.clone(), outcome, start);

@@ -81,8 +81,13 @@ fn read_stored(conn: &Connection, id: &str, purged: bool) -> Result<StoredPayloa
         });
     };
     let blob = conn.blob_open(MAIN_DB, c"payloads", c"sealed", rowid, true)?;
-    let mut data = vec![0; blob.len()];
-    blob.read_at_exact(&mut data, 0)?;
+    // Read into the buffer's spare capacity: zeroing a payload-sized buffer first would
+    // cost as much as the read.
+    let len = blob.len();
+    let mut data = Vec::with_capacity(len);
+    blob.raw_read_at_exact(&mut data.spare_capacity_mut()[..len], 0)?;
+    // SAFETY: `raw_read_at_exact` initialised the first `len` bytes, or failed.
+    unsafe { data.set_len(len) };
     Ok(StoredPayload {
         data,
         key_id,

@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use reqwest::{Method, StatusCode};
 use state_machine::{Cpf, Mode};
 
@@ -85,7 +86,12 @@ impl UpstreamClient {
         };
         let bytes = serde_json::to_vec(&body).map_err(|e| UpstreamError::Setup(e.to_string()))?;
         let resp = self
-            .send(Method::PUT, self.url(&["operator"]), Some(&bytes), false)
+            .send(
+                Method::PUT,
+                self.url(&["operator"]),
+                Some(bytes.into()),
+                false,
+            )
             .await?;
         check_status(resp, false).await?;
         Ok(())
@@ -117,16 +123,17 @@ impl UpstreamClient {
         body: &UserTransactionRequest,
     ) -> Result<ExternalResult, UpstreamError> {
         let bytes = serde_json::to_vec(body).map_err(|e| UpstreamError::Setup(e.to_string()))?;
-        self.submit_raw(mode, &bytes).await
+        self.submit_raw(mode, bytes.into()).await
     }
 
     /// [`UpstreamClient::submit`] with the body already serialised (as the outbox stores it).
     /// A 2xx whose body cannot be read or lacks the TGUID is `Malformed`: the server took the
-    /// transaction but the station did not learn its id.
+    /// transaction but the station did not learn its id. The body is shared, not copied, by
+    /// the request (and by its repeat after a 401).
     pub async fn submit_raw(
         &self,
         mode: Mode,
-        body: &[u8],
+        body: Bytes,
     ) -> Result<ExternalResult, UpstreamError> {
         let (path, _) = transaction_paths(mode)?;
         let resp = self

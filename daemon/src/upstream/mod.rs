@@ -7,6 +7,7 @@ mod interpret;
 mod remote;
 pub mod wire;
 
+use bytes::Bytes;
 use reqwest::{header, Method, StatusCode, Url};
 use tokio::sync::Mutex;
 
@@ -192,12 +193,12 @@ impl UpstreamClient {
         &self,
         method: Method,
         url: Url,
-        body: Option<&[u8]>,
+        body: Option<Bytes>,
         idempotent: bool,
     ) -> Result<reqwest::Response, UpstreamError> {
         let token = self.token().await?;
         let resp = self
-            .send_once(&method, &url, body, token.as_deref(), idempotent)
+            .send_once(&method, &url, body.clone(), token.as_deref(), idempotent)
             .await?;
         if resp.status() != StatusCode::UNAUTHORIZED {
             return Ok(resp);
@@ -221,7 +222,7 @@ impl UpstreamClient {
         &self,
         method: &Method,
         url: &Url,
-        body: Option<&[u8]>,
+        body: Option<Bytes>,
         token: Option<&str>,
         idempotent: bool,
     ) -> Result<reqwest::Response, UpstreamError> {
@@ -232,7 +233,7 @@ impl UpstreamClient {
         if let Some(body) = body {
             req = req
                 .header(header::CONTENT_TYPE, "application/json")
-                .body(body.to_vec());
+                .body(body);
         }
         req.send()
             .await

@@ -65,7 +65,7 @@ impl UpstreamClient {
             .send(
                 Method::POST,
                 self.url(&["remote-capture", kind]),
-                Some(&bytes),
+                Some(bytes.into()),
                 false,
             )
             .await?;

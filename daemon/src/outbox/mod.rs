@@ -252,6 +252,13 @@ const IDLE_READERS: usize = 8;
 /// Prepared statements kept per connection (the hot paths use a dozen or so).
 const STATEMENT_CACHE: usize = 64;
 
+/// What only a new, empty file takes, before anything writes its first page (switching to
+/// WAL does): 16 KiB pages, so that a transaction's payload (hundreds of kB) takes a quarter
+/// of the page writes, and incremental auto-vacuum. An existing file keeps its page size,
+/// and one without auto-vacuum gets a single VACUUM at open (`at_rest.rs`).
+pub(super) const NEW_FILE_PRAGMAS: &str =
+    "PRAGMA page_size = 16384; PRAGMA auto_vacuum = INCREMENTAL;";
+
 impl fmt::Debug for Outbox {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Outbox")
@@ -305,21 +312,16 @@ impl Outbox {
             .map_err(classify)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         quick_check(&conn, &path).map_err(|f| unwrap_failure(&path, f))?;
-        // 16 KiB pages: a transaction's payload (hundreds of kB) takes a quarter of the page
-        // writes. Only a new, empty file takes it; an existing one keeps its page size.
-        conn.execute_batch("PRAGMA page_size = 16384;")
-            .map_err(classify)?;
+        conn.execute_batch(NEW_FILE_PRAGMAS).map_err(classify)?;
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
             .map_err(classify)?;
         if !mode.eq_ignore_ascii_case("wal") {
             tracing::warn!(path = %path.display(), journal_mode = %mode, "the outbox could not switch to WAL");
         }
-        // auto_vacuum only takes effect on a file without tables; an older file gets one
-        // VACUUM below. secure_delete zeroes the pages a replaced or purged payload leaves.
+        // secure_delete zeroes the pages a replaced or purged payload leaves.
         conn.execute_batch(
-            "PRAGMA auto_vacuum = INCREMENTAL; PRAGMA synchronous = FULL; \
-             PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;",
+            "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;",
         )
         .map_err(classify)?;
         // Checkpoints run in the background (`checkpoint.rs`); this is the backstop.

@@ -100,6 +100,28 @@ fn a_v1_database_is_sealed_on_open_and_keeps_no_clear_copy() {
 }
 
 #[test]
+fn a_new_file_takes_its_page_size_and_auto_vacuum_before_wal_fixes_them() {
+    let dir = Scratch::new("new-file");
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let conn = Connection::open(dir.db()).unwrap();
+    conn.execute_batch(super::NEW_FILE_PRAGMAS).unwrap();
+    conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x);")
+        .unwrap();
+    let pragma = |name: &str| -> i64 {
+        conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(pragma("auto_vacuum"), 2, "incremental without a VACUUM");
+    assert_eq!(pragma("page_size"), 16384);
+    drop(conn);
+    let outbox = Outbox::open(dir.db(), test_key()).unwrap();
+    let auto_vacuum: i64 = outbox
+        .with(|c| Ok(c.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?))
+        .unwrap();
+    assert_eq!(auto_vacuum, 2);
+}
+
+#[test]
 fn a_v3_database_keeps_its_chacha_payloads_and_attempts_after_v4() {
     let dir = Scratch::new("v3");
     std::fs::create_dir_all(&dir.0).unwrap();

@@ -9,7 +9,7 @@
 //! at [`BACKSTOP_PAGES`], so the WAL stays bounded even if the thread cannot keep up.
 
 use std::path::Path;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
@@ -42,14 +42,15 @@ pub(super) struct Checkpointer {
 }
 
 impl Checkpointer {
-    /// Starts the thread for the database at `path` (already open in WAL mode).
-    pub(super) fn start(path: &Path) -> Checkpointer {
+    /// Starts the thread for the database at `path` (already open in WAL mode), whose
+    /// writing connection is `writer`.
+    pub(super) fn start(path: &Path, writer: Weak<Mutex<Connection>>) -> Checkpointer {
         let shared = Arc::new((Mutex::new(State::default()), Condvar::new()));
         let theirs = shared.clone();
         let path = path.to_path_buf();
         let spawned = std::thread::Builder::new()
             .name("outbox-checkpoint".into())
-            .spawn(move || run(&path, &theirs));
+            .spawn(move || run(&path, &writer, &theirs));
         if let Err(e) = spawned {
             // The writer's backstop still checkpoints.
             tracing::warn!(error = %e, "no background checkpoint thread; the writer checkpoints itself");
@@ -79,7 +80,7 @@ impl Drop for Checkpointer {
     }
 }
 
-fn run(path: &Path, shared: &(Mutex<State>, Condvar)) {
+fn run(path: &Path, writer: &Weak<Mutex<Connection>>, shared: &(Mutex<State>, Condvar)) {
     let (state, wake) = shared;
     let mut conn: Option<Connection> = None;
     let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
@@ -104,7 +105,7 @@ fn run(path: &Path, shared: &(Mutex<State>, Condvar)) {
         }
         s.dirty = false;
         drop(s);
-        if let Err(e) = checkpoint(path, &mut conn) {
+        if let Err(e) = checkpoint(path, writer, &mut conn) {
             // The next write retries; the writer's backstop bounds the WAL meanwhile.
             tracing::debug!(error = %e, "background checkpoint failed");
             conn = None;
@@ -113,7 +114,11 @@ fn run(path: &Path, shared: &(Mutex<State>, Condvar)) {
     }
 }
 
-fn checkpoint(path: &Path, conn: &mut Option<Connection>) -> rusqlite::Result<()> {
+fn checkpoint(
+    path: &Path,
+    writer: &Weak<Mutex<Connection>>,
+    conn: &mut Option<Connection>,
+) -> rusqlite::Result<()> {
     if conn.is_none() {
         let c = Connection::open_with_flags(
             path,
@@ -130,7 +135,9 @@ fn checkpoint(path: &Path, conn: &mut Option<Connection>) -> rusqlite::Result<()
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })?;
     if busy == 0 && frames > 0 && copied == frames {
-        restart_wal(c)?;
+        if let Some(writer) = writer.upgrade() {
+            restart_wal(&writer.lock().unwrap_or_else(|p| p.into_inner()))?;
+        }
     }
     Ok(())
 }
@@ -138,8 +145,10 @@ fn checkpoint(path: &Path, conn: &mut Option<Connection>) -> rusqlite::Result<()
 /// With the whole WAL copied, the next write starts the WAL over from its first frame, and
 /// under `synchronous = FULL` syncs the new WAL header before its own commit: two fsyncs
 /// instead of one. A small write here takes that restart off the write path, so the next
-/// Capture Send appends with its one fsync. If a reader still uses the old WAL, the WAL is
-/// not restarted and this write is simply appended.
+/// Capture Send appends with its one fsync. It goes through the writer's own connection: a
+/// write from any other connection would make the writer drop its whole page cache, and
+/// the next Capture Send read its pages again. If a reader still uses the old WAL, or the
+/// writer wrote since the checkpoint, the WAL is not restarted and this write is appended.
 fn restart_wal(c: &Connection) -> rusqlite::Result<()> {
     c.prepare_cached(
         "INSERT INTO station_meta (name, value) VALUES ('wal_restarted_at', ?1)
@@ -158,11 +167,13 @@ mod tests {
     fn the_wal_is_copied_into_the_database_once_writes_pause_then_started_over() {
         let dir = Scratch::new("checkpoint");
         let outbox = Outbox::open(dir.db(), test_key()).unwrap();
+        let writer_changes = || outbox.lock().total_changes();
         let size = || std::fs::metadata(dir.db()).unwrap().len();
         let before = size();
         let mut tx = new_tx("52998224725", 1);
         tx.payload = vec![7; 512 * 1024];
         outbox.enqueue(tx).unwrap();
+        let enqueued = writer_changes();
         // Committed to the WAL only: the database file has not grown yet.
         assert!(
             size() < before + 256 * 1024,
@@ -199,6 +210,12 @@ mod tests {
                 .unwrap()
         };
         drop(conn);
+        // Written with the writer's connection, whose page cache stays valid.
+        assert_eq!(
+            writer_changes(),
+            enqueued + 1,
+            "restarted by another connection"
+        );
         let probe = rusqlite::Connection::open(dir.db()).unwrap();
         assert!(wal_frames(&probe) <= 2, "the WAL was not started over");
     }

@@ -237,8 +237,8 @@ pub struct Outbox {
 }
 
 struct Inner {
-    /// The one writer.
-    conn: Mutex<Connection>,
+    /// The one writer (shared with the checkpoint thread, which restarts the WAL with it).
+    conn: Arc<Mutex<Connection>>,
     /// Idle read-only connections, opened on demand (at most [`IDLE_READERS`] kept).
     readers: Mutex<Vec<Connection>>,
     /// Checkpoints the WAL in the background once writes pause.
@@ -340,11 +340,12 @@ impl Outbox {
             schema::MigrateError::Sql(e) => classify(e),
         })?;
         at_rest::ensure_incremental_vacuum(&conn, &path).map_err(classify)?;
+        let conn = Arc::new(Mutex::new(conn));
         let outbox = Outbox {
             inner: Arc::new(Inner {
-                conn: Mutex::new(conn),
+                checkpointer: checkpoint::Checkpointer::start(&path, Arc::downgrade(&conn)),
+                conn,
                 readers: Mutex::new(Vec::new()),
-                checkpointer: checkpoint::Checkpointer::start(&path),
                 path,
                 key,
             }),

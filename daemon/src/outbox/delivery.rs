@@ -226,13 +226,7 @@ impl Outbox {
                 .into_iter()
                 .map(|r| r.map_or(Ok(()), Err))
                 .collect(),
-            Err(e) => {
-                let e = std::sync::Arc::new(e);
-                changes
-                    .iter()
-                    .map(|_| Err(OutboxError::Batch(e.clone())))
-                    .collect()
-            }
+            Err(e) => e.shared_by(changes.len()),
         }
     }
 

@@ -107,6 +107,12 @@ impl OutboxError {
         }
     }
 
+    /// The error of a batch that failed as a whole, as the result of each of its `n` items.
+    fn shared_by<T>(self, n: usize) -> Vec<Result<T, OutboxError>> {
+        let e = Arc::new(self);
+        (0..n).map(|_| Err(OutboxError::Batch(e.clone()))).collect()
+    }
+
     /// The error of an item that was alone in its batch: the batch's error is its own again.
     fn alone(self) -> OutboxError {
         match self {

@@ -12,10 +12,20 @@ use super::{
     DeliveryAttempt, Failure, NewTransaction, Outbox, OutboxError, StoredTransaction, TxState,
 };
 
-const COLUMNS: &str =
-    "id, mode, cpf, operator, timestamp, created_at, state, attempts, last_error, \
-     next_attempt_at, tguid, result_status, result_message, result_at, delivered_at, summary, \
-     payload_purged_at, acknowledged_at";
+/// The columns `read_row` reads, in its order.
+macro_rules! columns {
+    () => {
+        "id, mode, cpf, operator, timestamp, created_at, state, attempts, last_error, \
+         next_attempt_at, tguid, result_status, result_message, result_at, delivered_at, \
+         summary, payload_purged_at, acknowledged_at"
+    };
+}
+const BY_ID: &str = concat!("SELECT ", columns!(), " FROM transactions WHERE id = ?1");
+const BY_TGUID: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM transactions WHERE tguid = ?1 ORDER BY created_at LIMIT 1"
+);
 
 /// A transaction and, while it is owed to the server, its opened payload.
 pub type ForSend = (StoredTransaction, Option<Vec<u8>>);
@@ -31,18 +41,15 @@ struct StoredPayload {
 
 /// By station id, or else by the server's TGUID.
 fn find(conn: &Connection, id_or_tguid: &str) -> Result<Option<StoredTransaction>, Failure> {
-    let by_id = format!("SELECT {COLUMNS} FROM transactions WHERE id = ?1");
     if let Some(t) = conn
-        .prepare_cached(&by_id)?
+        .prepare_cached(BY_ID)?
         .query_row([id_or_tguid], read_row)
         .optional()?
     {
         return Ok(Some(t));
     }
-    let by_tguid =
-        format!("SELECT {COLUMNS} FROM transactions WHERE tguid = ?1 ORDER BY created_at LIMIT 1");
     Ok(conn
-        .prepare_cached(&by_tguid)?
+        .prepare_cached(BY_TGUID)?
         .query_row([id_or_tguid], read_row)
         .optional()?)
 }
@@ -233,13 +240,7 @@ impl Outbox {
         });
         let found = match found {
             Ok(found) => found,
-            Err(e) => {
-                let e = std::sync::Arc::new(e);
-                return ids
-                    .iter()
-                    .map(|_| Err(OutboxError::Batch(e.clone())))
-                    .collect();
-            }
+            Err(e) => return e.shared_by(ids.len()),
         };
         found
             .into_iter()

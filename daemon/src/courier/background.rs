@@ -179,11 +179,8 @@ impl Inner {
         for id in &ids {
             claims.push(self.claim(id).await);
         }
-        let outbox = self.outbox.clone();
         let read = ids.clone();
-        let found = tokio::task::spawn_blocking(move || outbox.get_many_for_send(&read))
-            .await
-            .map_err(|e| CourierError::Task(e.to_string()))?;
+        let found = self.db(move |o| Ok(o.get_many_for_send(&read))).await?;
         Ok(claims
             .into_iter()
             .zip(ids)

@@ -53,11 +53,29 @@ fn binary(name: &str) -> PathBuf {
 /// `spid-sim` executables the bench runs are built (or found fresh) here, in the same profile.
 fn build_binaries() {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
+    let mut build = Command::new(cargo);
+    build
         .args(["build", "--release", "-p", "daemon", "-p", "simulator"])
-        .args(["--bin", "spidd", "--bin", "spid-sim"])
-        .status()
-        .expect("cargo runs");
+        .args(["--bin", "spidd", "--bin", "spid-sim"]);
+    // What cargo sets for this bench's own run, not for a build. ring's build script watches
+    // CARGO_MANIFEST_DIR and CARGO_PKG_NAME: left in, the bench's build and this one would
+    // each see them changed and rebuild ring and everything above it, every run.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let per_target = ["CARGO_MANIFEST_", "CARGO_PKG_"]
+            .iter()
+            .any(|p| name.starts_with(p))
+            || [
+                "CARGO_CRATE_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+            ]
+            .contains(&&*name);
+        if per_target {
+            build.env_remove(&*name);
+        }
+    }
+    let status = build.status().expect("cargo runs");
     assert!(status.success(), "building spidd and spid-sim failed");
 }
 

@@ -177,9 +177,12 @@ fn bench_enqueue(dir: &Path) {
         // For reference, the cheapest durable write there is: the same bytes over an existing
         // file's blocks (no allocation, no new directory entry), as a WAL reused in place.
         let mut overwrite = Vec::new();
+        use std::os::unix::fs::FileExt;
         let f = std::fs::File::create(dir.join(format!("overwrite-{}", gap.as_millis()))).unwrap();
+        // Its blocks allocated before the first timed write.
+        f.write_all_at(&payload, 0).unwrap();
+        f.sync_all().unwrap();
         for _ in 0..ENQUEUES {
-            use std::os::unix::fs::FileExt;
             std::thread::sleep(gap);
             let started = Instant::now();
             f.write_all_at(&payload, 0).unwrap();

@@ -156,41 +156,36 @@ fn bench_enqueue(dir: &Path) {
                 .unwrap();
         }
         std::thread::sleep(ENQUEUE_GAP);
-        let (mut enqueue, mut fsync) = (Vec::new(), Vec::new());
-        for i in 0..ENQUEUES {
-            let tx = new_tx("52998224725", 1 + i as u64, payload.clone());
-            std::thread::sleep(gap);
-            let started = Instant::now();
-            outbox.enqueue(tx).unwrap();
-            enqueue.push(started.elapsed());
-        }
-        for i in 0..ENQUEUES {
-            use std::io::Write;
-            std::thread::sleep(gap);
-            let started = Instant::now();
-            let path = dir.join(format!("plain-{}-{i}", gap.as_millis()));
-            let mut f = std::fs::File::create(path).unwrap();
-            f.write_all(&payload).unwrap();
-            f.sync_all().unwrap();
-            fsync.push(started.elapsed());
-        }
+        let enqueue = timed(
+            gap,
+            |i| new_tx("52998224725", 1 + i as u64, payload.clone()),
+            |tx| outbox.enqueue(tx).unwrap(),
+        );
+        let fsync = timed(
+            gap,
+            |i| dir.join(format!("plain-{}-{i}", gap.as_millis())),
+            |path| {
+                use std::io::Write;
+                let mut f = std::fs::File::create(path).unwrap();
+                f.write_all(&payload).unwrap();
+                f.sync_all().unwrap();
+            },
+        );
         // For reference, the cheapest durable write there is: the same bytes over an existing
         // file's blocks (no allocation, no new directory entry), as a WAL reused in place.
-        let mut overwrite = Vec::new();
         use std::os::unix::fs::FileExt;
         let f = std::fs::File::create(dir.join(format!("overwrite-{}", gap.as_millis()))).unwrap();
         // Its blocks allocated before the first timed write.
         f.write_all_at(&payload, 0).unwrap();
         f.sync_all().unwrap();
-        for _ in 0..ENQUEUES {
-            std::thread::sleep(gap);
-            let started = Instant::now();
-            f.write_all_at(&payload, 0).unwrap();
-            f.sync_all().unwrap();
-            overwrite.push(started.elapsed());
-        }
-        let (enqueue, fsync) = (Millis::of(enqueue), Millis::of(fsync));
-        let overwrite = Millis::of(overwrite);
+        let overwrite = timed(
+            gap,
+            |_| (),
+            |()| {
+                f.write_all_at(&payload, 0).unwrap();
+                f.sync_all().unwrap();
+            },
+        );
         println!(
             "durable enqueue of 1 MB, {label:<15}: median {:>5.2} ms (mean {:>5.2}) | write+fsync 1 MB: median {:>5.2} ms (mean {:>5.2}) | ratio {:.2}x (of means {:.2}x) (goal <= 2.0x)",
             enqueue.median,
@@ -206,6 +201,24 @@ fn bench_enqueue(dir: &Path) {
             enqueue.median / overwrite.median,
         );
     }
+}
+
+/// `ENQUEUES` runs of `op`, each `gap` after the last, timed without `prepare` (its input).
+fn timed<T, R>(
+    gap: Duration,
+    mut prepare: impl FnMut(usize) -> T,
+    mut op: impl FnMut(T) -> R,
+) -> Millis {
+    let mut took = Vec::with_capacity(ENQUEUES);
+    for i in 0..ENQUEUES {
+        let input = prepare(i);
+        std::thread::sleep(gap);
+        let started = Instant::now();
+        let done = op(input);
+        took.push(started.elapsed());
+        drop(done);
+    }
+    Millis::of(took)
 }
 
 /// Median and mean of durations, in milliseconds.

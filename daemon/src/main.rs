@@ -6,6 +6,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// Worker threads of the async runtime (see `main`).
+const ASYNC_WORKERS: usize = 1;
+
 /// The SPID capture station: drives fingerprint readers and a camera for the kiosk's
 /// application and delivers every transaction to the SPID Server.
 #[derive(Parser, Debug)]
@@ -90,7 +93,13 @@ fn main() -> ExitCode {
         data_dir: cli.data_dir,
         status_socket: cli.status_socket,
     };
+    // One async worker thread. The async side only moves bytes and waits: every CPU-heavy
+    // or blocking step (image work, SQLite, sealing, device I/O) runs on the blocking pool,
+    // which has its own threads. A second worker mostly woke up to steal a task from the
+    // first: during a Resend All on a 2-core station it took 2.3 context switches per
+    // delivered transaction instead of 1.2, and ~15% more CPU (`cargo bench --bench outbox`).
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(ASYNC_WORKERS)
         .enable_all()
         .build()
     {

@@ -106,6 +106,23 @@ fn cpu_ms(pid: u32) -> f64 {
     ts.tv_sec as f64 * 1e3 + ts.tv_nsec as f64 / 1e6
 }
 
+/// Context switches (voluntary and not) of a process's live threads so far.
+fn switches(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+        .flat_map(|s| {
+            s.lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split(':').nth(1)?.trim().parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
+}
+
 fn cpf(n: u32) -> String {
     let mut d: Vec<u32> = format!("{:09}", 600_000_000 + n)
         .chars()
@@ -347,6 +364,8 @@ struct Drain {
     sender_cpu: f64,
     /// CPU milliseconds of the `spid-sim` server.
     server_cpu: f64,
+    /// Context switches of the sender's threads.
+    sender_switches: u64,
 }
 
 /// Resend All in a spidd child, with its peak RSS in kB.
@@ -397,6 +416,7 @@ async fn drain_daemon(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let cpu = (cpu_ms(daemon.0.id()), cpu_ms(sim.0.id()));
+    let sw = switches(daemon.0.id());
     let started = Instant::now();
     let r: Value = http
         .post(format!("{api}/capture/resend-all"))
@@ -410,6 +430,7 @@ async fn drain_daemon(
         seconds: started.elapsed().as_secs_f64(),
         sender_cpu: cpu_ms(daemon.0.id()) - cpu.0,
         server_cpu: cpu_ms(sim.0.id()) - cpu.1,
+        sender_switches: switches(daemon.0.id()) - sw,
     };
     assert_eq!(r["delivered"].as_u64(), Some(bodies.len() as u64), "{r}");
     let status = std::fs::read_to_string(format!("/proc/{}/status", daemon.0.id())).unwrap();
@@ -439,6 +460,7 @@ async fn drain_plain(bodies: &[(String, u64, Vec<u8>)], http: &reqwest::Client) 
         Arc::new(bodies.iter().map(|b| b.2.clone().into()).collect());
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let cpu = (cpu_ms(std::process::id()), cpu_ms(sim.0.id()));
+    let sw = switches(std::process::id());
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..CONCURRENCY {
@@ -459,6 +481,7 @@ async fn drain_plain(bodies: &[(String, u64, Vec<u8>)], http: &reqwest::Client) 
         seconds: started.elapsed().as_secs_f64(),
         sender_cpu: cpu_ms(std::process::id()) - cpu.0,
         server_cpu: cpu_ms(sim.0.id()) - cpu.1,
+        sender_switches: switches(std::process::id()) - sw,
     }
 }
 
@@ -506,11 +529,13 @@ async fn main() {
                 rss_kb as f64 / 1024.0
             );
             println!(
-                "    CPU per tx: spidd {:.3} ms + spid-sim {:.3} ms | plain loop {:.3} ms + spid-sim {:.3} ms",
+                "    CPU per tx: spidd {:.3} ms + spid-sim {:.3} ms | plain loop {:.3} ms + spid-sim {:.3} ms | sender context switches per tx: spidd {:.1}, plain loop {:.1}",
                 per_tx(daemon.sender_cpu),
                 per_tx(daemon.server_cpu),
                 per_tx(plain.sender_cpu),
                 per_tx(plain.server_cpu),
+                per_tx(daemon.sender_switches as f64),
+                per_tx(plain.sender_switches as f64),
             );
         }
         println!(

@@ -114,11 +114,11 @@ fn switches(pid: u32) -> u64 {
     tasks
         .flatten()
         .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
-        .flat_map(|s| {
+        .map(|s| {
             s.lines()
                 .filter(|l| l.contains("ctxt_switches:"))
                 .filter_map(|l| l.split(':').nth(1)?.trim().parse::<u64>().ok())
-                .collect::<Vec<_>>()
+                .sum::<u64>()
         })
         .sum()
 }
@@ -368,6 +368,37 @@ struct Drain {
     sender_switches: u64,
 }
 
+/// What a drain is measured by, from its start: the sender's and the server's CPU-time
+/// clocks and the sender's context switches.
+struct Meter {
+    sender: u32,
+    server: u32,
+    cpu: (f64, f64),
+    switches: u64,
+    started: Instant,
+}
+
+impl Meter {
+    fn start(sender: u32, server: u32) -> Meter {
+        Meter {
+            sender,
+            server,
+            cpu: (cpu_ms(sender), cpu_ms(server)),
+            switches: switches(sender),
+            started: Instant::now(),
+        }
+    }
+
+    fn stop(self) -> Drain {
+        Drain {
+            seconds: self.started.elapsed().as_secs_f64(),
+            sender_cpu: cpu_ms(self.sender) - self.cpu.0,
+            server_cpu: cpu_ms(self.server) - self.cpu.1,
+            sender_switches: switches(self.sender) - self.switches,
+        }
+    }
+}
+
 /// Resend All in a spidd child, with its peak RSS in kB.
 async fn drain_daemon(
     dir: &Path,
@@ -415,9 +446,7 @@ async fn drain_daemon(
     while http.get(format!("{api}/health")).send().await.is_err() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let cpu = (cpu_ms(daemon.0.id()), cpu_ms(sim.0.id()));
-    let sw = switches(daemon.0.id());
-    let started = Instant::now();
+    let meter = Meter::start(daemon.0.id(), sim.0.id());
     let r: Value = http
         .post(format!("{api}/capture/resend-all"))
         .send()
@@ -426,12 +455,7 @@ async fn drain_daemon(
         .json()
         .await
         .unwrap();
-    let drain = Drain {
-        seconds: started.elapsed().as_secs_f64(),
-        sender_cpu: cpu_ms(daemon.0.id()) - cpu.0,
-        server_cpu: cpu_ms(sim.0.id()) - cpu.1,
-        sender_switches: switches(daemon.0.id()) - sw,
-    };
+    let drain = meter.stop();
     assert_eq!(r["delivered"].as_u64(), Some(bodies.len() as u64), "{r}");
     let status = std::fs::read_to_string(format!("/proc/{}/status", daemon.0.id())).unwrap();
     let hwm = status
@@ -459,9 +483,7 @@ async fn drain_plain(bodies: &[(String, u64, Vec<u8>)], http: &reqwest::Client) 
     let bodies: Arc<Vec<bytes::Bytes>> =
         Arc::new(bodies.iter().map(|b| b.2.clone().into()).collect());
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let cpu = (cpu_ms(std::process::id()), cpu_ms(sim.0.id()));
-    let sw = switches(std::process::id());
-    let started = Instant::now();
+    let meter = Meter::start(std::process::id(), sim.0.id());
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..CONCURRENCY {
         let (client, bodies, next) = (client.clone(), bodies.clone(), next.clone());
@@ -477,12 +499,7 @@ async fn drain_plain(bodies: &[(String, u64, Vec<u8>)], http: &reqwest::Client) 
         });
     }
     while tasks.join_next().await.is_some() {}
-    Drain {
-        seconds: started.elapsed().as_secs_f64(),
-        sender_cpu: cpu_ms(std::process::id()) - cpu.0,
-        server_cpu: cpu_ms(sim.0.id()) - cpu.1,
-        sender_switches: switches(std::process::id()) - sw,
-    }
+    meter.stop()
 }
 
 #[tokio::main(flavor = "multi_thread")]

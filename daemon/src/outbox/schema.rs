@@ -139,6 +139,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX delivery_attempts_transaction ON delivery_attempts (transaction_id, seq);
     DELETE FROM sqlite_sequence WHERE name = 'delivery_attempts';
     "#,
+    // v5: what opening a payload needs besides its bytes, in an index of its own. In the
+    // table these columns follow the sealed blob, at the end of its chain of overflow pages:
+    // reading them walked the chain and read the blob's last page each time, which cost a
+    // send more than opening the blob did. The index covers the lookup by transaction id.
+    r#"
+    CREATE INDEX payloads_opening ON payloads (transaction_id, key_id, nonce, cipher);
+    "#,
 ];
 
 /// The schema version this build writes.

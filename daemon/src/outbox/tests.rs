@@ -94,6 +94,57 @@ fn a_send_reads_the_row_and_its_payload_only_while_it_is_owed() {
 }
 
 #[test]
+fn a_group_read_gives_each_transaction_its_own_payload() {
+    let dir = Scratch::new("group-read");
+    let outbox = Outbox::open(dir.db(), test_key()).unwrap();
+    // Payloads of different sizes, one handle moved from row to row: each must come back
+    // whole and its own, whatever was read before it.
+    let sizes = [300 * 1024, 10, 70 * 1024, 1, 40 * 1024];
+    let mut ids = Vec::new();
+    for (i, size) in sizes.iter().enumerate() {
+        let mut tx = new_tx(CPF, 10 + i as Millis);
+        tx.payload = (0..*size).map(|b| (b * 7 + i) as u8).collect();
+        ids.push(outbox.enqueue(tx).unwrap());
+    }
+    // One delivered in the middle (its payload is not read) and an unknown id.
+    outbox.mark_sending(&ids[2]).unwrap();
+    outbox.mark_delivered(&ids[2], "tg-2", None, None).unwrap();
+    let mut asked = ids.clone();
+    asked.insert(1, "nope".into());
+    let found = outbox.get_many_for_send(&asked);
+    assert_eq!(found.len(), asked.len());
+    assert_eq!(found[1].as_ref().unwrap(), &None);
+    for (i, id) in ids.iter().enumerate() {
+        let at = if i == 0 { 0 } else { i + 1 };
+        let (t, payload) = found[at].as_ref().unwrap().clone().unwrap();
+        assert_eq!(&t.id, id);
+        let want: Option<Vec<u8>> =
+            (i != 2).then(|| (0..sizes[i]).map(|b| (b * 7 + i) as u8).collect());
+        assert_eq!(payload, want, "transaction {i}");
+    }
+}
+
+#[test]
+fn a_payload_is_opened_from_its_index_without_reading_the_blob_row() {
+    let dir = Scratch::new("opening-plan");
+    let outbox = Outbox::open(dir.db(), test_key()).unwrap();
+    let plan: Vec<String> = outbox
+        .with(|c| {
+            let mut stmt = c.prepare(&format!(
+                "EXPLAIN QUERY PLAN {}",
+                super::transactions::PAYLOAD_OPENING
+            ))?;
+            let rows = stmt.query_map(["x"], |r| r.get::<_, String>(3))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .unwrap();
+    assert_eq!(
+        plan,
+        ["SEARCH payloads USING COVERING INDEX payloads_opening (transaction_id=?)"]
+    );
+}
+
+#[test]
 fn the_same_capture_cannot_be_stored_twice() {
     let dir = Scratch::new("dup");
     let outbox = Outbox::open(dir.db(), test_key()).unwrap();

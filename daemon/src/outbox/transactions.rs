@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use rusqlite::blob::Blob;
 use rusqlite::{params, Connection, OptionalExtension, Row, MAIN_DB};
 use state_machine::{Millis, Mode};
 
@@ -61,20 +62,32 @@ fn read_sealed(conn: &Connection, id: &str) -> Result<Option<StoredPayload>, Fai
         .query_row([id], |r| r.get(0))
         .optional()?;
     purged
-        .map(|purged| read_stored(conn, id, purged.is_some()))
+        .map(|purged| read_stored(conn, &mut None, id, purged.is_some()))
         .transpose()
 }
 
+/// What opening a transaction's payload needs besides its bytes: the blob's row, key,
+/// nonce and cipher, from the index that holds them all (migration v5). In the table they
+/// lie past the blob, at the end of its chain of overflow pages.
+pub(super) const PAYLOAD_OPENING: &str =
+    "SELECT rowid, key_id, nonce, cipher FROM payloads INDEXED BY payloads_opening
+     WHERE transaction_id = ?1";
+
 /// The sealed payload of a transaction known to exist, `purged` or not. The blob is read
-/// straight into its buffer, without SQLite's own copy of it.
-fn read_stored(conn: &Connection, id: &str, purged: bool) -> Result<StoredPayload, Failure> {
+/// straight into its buffer, without SQLite's own copy of it, through `blob`: a handle left
+/// open by the previous read of the same read transaction is moved to this row, which spares
+/// compiling a new one for each payload.
+fn read_stored<'c>(
+    conn: &'c Connection,
+    blob: &mut Option<Blob<'c>>,
+    id: &str,
+    purged: bool,
+) -> Result<StoredPayload, Failure> {
     type Row = (i64, Option<String>, Option<Vec<u8>>, Option<String>);
     let row: Option<Row> = match purged {
         true => None,
         false => conn
-            .prepare_cached(
-                "SELECT rowid, key_id, nonce, cipher FROM payloads WHERE transaction_id = ?1",
-            )?
+            .prepare_cached(PAYLOAD_OPENING)?
             .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
             .optional()?,
     };
@@ -87,12 +100,25 @@ fn read_stored(conn: &Connection, id: &str, purged: bool) -> Result<StoredPayloa
             purged,
         });
     };
-    let blob = conn.blob_open(MAIN_DB, c"payloads", c"sealed", rowid, true)?;
+    // A handle that failed is aborted for good: the next payload opens its own.
+    if let Some(open) = blob.as_mut() {
+        if let Err(e) = open.reopen(rowid) {
+            *blob = None;
+            return Err(e.into());
+        }
+    }
+    let handle = match blob {
+        Some(open) => open,
+        None => blob.insert(conn.blob_open(MAIN_DB, c"payloads", c"sealed", rowid, true)?),
+    };
     // Read into the buffer's spare capacity: zeroing a payload-sized buffer first would
     // cost as much as the read.
-    let len = blob.len();
+    let len = handle.len();
     let mut data = Vec::with_capacity(len);
-    blob.raw_read_at_exact(&mut data.spare_capacity_mut()[..len], 0)?;
+    if let Err(e) = handle.raw_read_at_exact(&mut data.spare_capacity_mut()[..len], 0) {
+        *blob = None;
+        return Err(e.into());
+    }
     // SAFETY: `raw_read_at_exact` initialised the first `len` bytes, or failed.
     unsafe { data.set_len(len) };
     Ok(StoredPayload {
@@ -219,7 +245,8 @@ impl Outbox {
         let path = &self.inner.path;
         let found = self.read(|conn| {
             let snapshot = conn.unchecked_transaction()?;
-            Ok(ids
+            let mut blob = None;
+            let found = ids
                 .iter()
                 .map(|id| {
                     let Some(t) = find(&snapshot, id)? else {
@@ -229,6 +256,7 @@ impl Outbox {
                     let sealed = match t.state.is_undelivered() {
                         true => Some(read_stored(
                             &snapshot,
+                            &mut blob,
                             &t.id,
                             t.payload_purged_at.is_some(),
                         )?),
@@ -236,7 +264,10 @@ impl Outbox {
                     };
                     Ok(Some((t, sealed)))
                 })
-                .collect::<Vec<Result<_, Failure>>>())
+                .collect::<Vec<Result<_, Failure>>>();
+            // The handle ends before the read transaction it reads in.
+            drop(blob);
+            Ok(found)
         });
         let found = match found {
             Ok(found) => found,

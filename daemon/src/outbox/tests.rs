@@ -58,7 +58,7 @@ fn an_enqueued_transaction_survives_reopening() {
         let outbox = Outbox::open(dir.db(), test_key()).unwrap();
         outbox.enqueue(new_tx(CPF, 1_000)).unwrap()
     };
-    assert_eq!(uuid::Uuid::parse_str(&id).unwrap().get_version_num(), 4);
+    assert_eq!(uuid::Uuid::parse_str(&id).unwrap().get_version_num(), 7);
     let outbox = Outbox::open(dir.db(), test_key()).unwrap();
     let t = outbox.get(&id).unwrap().unwrap();
     assert_eq!(t.state, TxState::Pending);
@@ -106,6 +106,10 @@ fn a_group_read_gives_each_transaction_its_own_payload() {
         tx.payload = (0..*size).map(|b| (b * 7 + i) as u8).collect();
         ids.push(outbox.enqueue(tx).unwrap());
     }
+    // Station ids sort in the order the transactions were stored (UUID v7).
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(sorted, ids);
     // One delivered in the middle (its payload is not read) and an unknown id.
     outbox.mark_sending(&ids[2]).unwrap();
     outbox.mark_delivered(&ids[2], "tg-2", None, None).unwrap();

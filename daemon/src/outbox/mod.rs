@@ -202,7 +202,7 @@ impl fmt::Debug for NewTransaction {
 /// A stored transaction without its payload.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredTransaction {
-    /// The station's id (UUID v4), made at enqueue, never changed.
+    /// The station's id (UUID v7: stored ones sort in creation order), made at enqueue, never changed.
     pub id: String,
     pub mode: Mode,
     pub cpf: Cpf,

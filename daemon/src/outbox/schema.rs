@@ -142,7 +142,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // v5: what opening a payload needs besides its bytes, in an index of its own. In the
     // table these columns follow the sealed blob, at the end of its chain of overflow pages:
     // reading them walked the chain and read the blob's last page each time, which cost a
-    // send more than opening the blob did. The index covers the lookup by transaction id.
+    // send more than opening the blob's handle did. The index covers the lookup by id.
     r#"
     CREATE INDEX payloads_opening ON payloads (transaction_id, key_id, nonce, cipher);
     "#,

@@ -101,33 +101,40 @@ fn read_stored<'c>(
         });
     };
     // A handle that failed is aborted for good: the next payload opens its own.
-    if let Some(open) = blob.as_mut() {
-        if let Err(e) = open.reopen(rowid) {
-            *blob = None;
-            return Err(e.into());
-        }
+    let data = read_blob(conn, blob, rowid);
+    if data.is_err() {
+        *blob = None;
     }
+    Ok(StoredPayload {
+        data: data?,
+        key_id,
+        nonce,
+        cipher,
+        purged,
+    })
+}
+
+/// The blob of payload row `rowid`, through `blob` (moved to the row, or opened).
+fn read_blob<'c>(
+    conn: &'c Connection,
+    blob: &mut Option<Blob<'c>>,
+    rowid: i64,
+) -> rusqlite::Result<Vec<u8>> {
     let handle = match blob {
-        Some(open) => open,
+        Some(open) => {
+            open.reopen(rowid)?;
+            open
+        }
         None => blob.insert(conn.blob_open(MAIN_DB, c"payloads", c"sealed", rowid, true)?),
     };
     // Read into the buffer's spare capacity: zeroing a payload-sized buffer first would
     // cost as much as the read.
     let len = handle.len();
     let mut data = Vec::with_capacity(len);
-    if let Err(e) = handle.raw_read_at_exact(&mut data.spare_capacity_mut()[..len], 0) {
-        *blob = None;
-        return Err(e.into());
-    }
+    handle.raw_read_at_exact(&mut data.spare_capacity_mut()[..len], 0)?;
     // SAFETY: `raw_read_at_exact` initialised the first `len` bytes, or failed.
     unsafe { data.set_len(len) };
-    Ok(StoredPayload {
-        data,
-        key_id,
-        nonce,
-        cipher,
-        purged,
-    })
+    Ok(data)
 }
 
 /// The associated data a transaction's payload is sealed under: its station id.

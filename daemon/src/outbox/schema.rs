@@ -146,6 +146,19 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX payloads_opening ON payloads (transaction_id, key_id, nonce, cipher);
     "#,
+    // v6: indexes over the rows their queries want, not over the whole history. Resend All
+    // pages through the undelivered rows in creation order: with only `transactions_due`,
+    // each page read every undelivered row and sorted them all to keep 64, so a backlog of Q
+    // cost Q²/64 row reads. `transactions_undelivered` holds just those rows, in page order.
+    // Retention looks only at delivered rows whose payload is still there: an enqueue no
+    // longer adds an entry to its index, and a delivery adds one instead of moving one.
+    r#"
+    CREATE INDEX transactions_undelivered ON transactions (created_at, id)
+        WHERE state IN ('PENDING', 'AMBIGUOUS');
+    DROP INDEX transactions_retention;
+    CREATE INDEX transactions_retention ON transactions (delivered_at)
+        WHERE state = 'DELIVERED' AND payload_purged_at IS NULL;
+    "#,
 ];
 
 /// The schema version this build writes.

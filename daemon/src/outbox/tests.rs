@@ -130,23 +130,59 @@ fn a_group_read_gives_each_transaction_its_own_payload() {
     }
 }
 
+/// SQLite's plan for `sql`, one line per step, with `n` parameters bound.
+fn plan(outbox: &Outbox, sql: &str, n: usize) -> Vec<String> {
+    outbox
+        .with(|c| {
+            let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+            let args = rusqlite::params_from_iter(std::iter::repeat_n("1", n));
+            let rows = stmt.query_map(args, |r| r.get::<_, String>(3))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .unwrap()
+}
+
 #[test]
 fn a_payload_is_opened_from_its_index_without_reading_the_blob_row() {
     let dir = Scratch::new("opening-plan");
     let outbox = Outbox::open(dir.db(), test_key()).unwrap();
-    let plan: Vec<String> = outbox
-        .with(|c| {
-            let mut stmt = c.prepare(&format!(
-                "EXPLAIN QUERY PLAN {}",
-                super::transactions::PAYLOAD_OPENING
-            ))?;
-            let rows = stmt.query_map(["x"], |r| r.get::<_, String>(3))?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })
-        .unwrap();
     assert_eq!(
-        plan,
+        plan(&outbox, super::transactions::PAYLOAD_OPENING, 1),
         ["SEARCH payloads USING COVERING INDEX payloads_opening (transaction_id=?)"]
+    );
+}
+
+#[test]
+fn resend_pages_and_retention_read_only_the_rows_they_want() {
+    let dir = Scratch::new("page-plans");
+    let outbox = Outbox::open(dir.db(), test_key()).unwrap();
+    // A page is a walk of the undelivered rows' index from the cursor, in order: no sort of
+    // the whole backlog per page.
+    assert_eq!(
+        plan(&outbox, super::delivery::FIRST_PAGE, 1),
+        ["SCAN transactions USING INDEX transactions_undelivered"]
+    );
+    let after = plan(&outbox, super::delivery::PAGE_AFTER, 2);
+    assert_eq!(
+        after[0],
+        "SEARCH transactions USING INDEX transactions_undelivered (created_at>?)"
+    );
+    assert!(
+        after.iter().all(|step| !step.contains("TEMP B-TREE")),
+        "{after:?}"
+    );
+    // Retention finds delivered rows past the cutoff in its own index, and nothing scans
+    // the table.
+    let purge = plan(&outbox, super::retention::PURGE_MARK, 3);
+    assert!(
+        purge.contains(
+            &"SEARCH transactions USING INDEX transactions_retention (delivered_at<?)".into()
+        ),
+        "{purge:?}"
+    );
+    assert!(
+        purge.iter().all(|step| !step.starts_with("SCAN")),
+        "{purge:?}"
     );
 }
 

@@ -30,7 +30,8 @@ pub fn station_record(tx: &StoredTransaction, attempts: &[DeliveryAttempt]) -> V
         },
     });
     // The capture summary written at Send: positions, qualities, attempts, missing fingers.
-    if let (Some(out), Some(summary)) = (record.as_object_mut(), tx.summary.as_object()) {
+    let summary = tx.summary.value();
+    if let (Some(out), Some(summary)) = (record.as_object_mut(), summary.as_object()) {
         for key in ["positions", "missing", "operatorCapture", "startedAt"] {
             if let Some(v) = summary.get(key) {
                 out.insert(key.to_string(), v.clone());

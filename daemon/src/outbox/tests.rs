@@ -66,7 +66,10 @@ fn an_enqueued_transaction_survives_reopening() {
     assert_eq!(t.cpf.digits(), CPF);
     assert_eq!(t.timestamp, 1_000);
     assert_eq!(t.attempts, 0);
-    assert_eq!(t.summary, json!({"positions": [2, 7], "timestamp": 1000}));
+    assert_eq!(
+        t.summary.value(),
+        json!({"positions": [2, 7], "timestamp": 1000})
+    );
     assert_eq!(
         outbox.payload(&id).unwrap().unwrap(),
         new_tx(CPF, 1_000).payload

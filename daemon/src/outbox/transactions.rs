@@ -10,7 +10,8 @@ use state_machine::{Millis, Mode};
 use super::{
     columns, now_millis,
     seal::{Cipher, SealError, Sealed},
-    DeliveryAttempt, Failure, NewTransaction, Outbox, OutboxError, StoredTransaction, TxState,
+    DeliveryAttempt, Failure, NewTransaction, Outbox, OutboxError, StoredTransaction, Summary,
+    TxState,
 };
 
 /// The columns `read_row` reads, in its order.
@@ -159,7 +160,6 @@ fn read_row(row: &Row<'_>) -> rusqlite::Result<StoredTransaction> {
     let cpf = columns::cpf(row, 2, "cpf")?;
     let operator = columns::cpf(row, 3, "operator")?;
     let state = TxState::parse(&row.get::<_, String>(6)?).ok_or_else(|| text_err(6, "state"))?;
-    let summary: String = row.get(15)?;
     let millis =
         |i: usize| -> rusqlite::Result<Millis> { Ok(row.get::<_, i64>(i)?.max(0) as Millis) };
     let opt_millis = |i: usize| -> rusqlite::Result<Option<Millis>> {
@@ -181,7 +181,7 @@ fn read_row(row: &Row<'_>) -> rusqlite::Result<StoredTransaction> {
         result_message: row.get(12)?,
         result_at: opt_millis(13)?,
         delivered_at: opt_millis(14)?,
-        summary: serde_json::from_str(&summary).unwrap_or(serde_json::Value::Null),
+        summary: Summary(row.get(15)?),
         payload_purged_at: opt_millis(16)?,
         acknowledged_at: opt_millis(17)?,
     })

@@ -141,14 +141,14 @@ fn cpf(n: u32) -> String {
         .collect()
 }
 
-fn new_tx(cpf_digits: &str, timestamp: u64, payload: Vec<u8>) -> NewTransaction {
+fn new_tx(cpf_digits: &str, timestamp: u64, payload: Vec<u8>, summary: Value) -> NewTransaction {
     NewTransaction {
         mode: Mode::Enroll,
         cpf: Cpf::parse(cpf_digits).unwrap(),
         operator: Cpf::parse("52998224725").unwrap(),
         timestamp,
         payload,
-        summary: serde_json::json!({}),
+        summary,
     }
 }
 
@@ -169,13 +169,25 @@ fn bench_enqueue(dir: &Path) {
         // keeping its blocks (up to `journal_size_limit`); a new file has none.
         for i in 0..ENQUEUES {
             outbox
-                .enqueue(new_tx("11144477735", 1 + i as u64, payload.clone()))
+                .enqueue(new_tx(
+                    "11144477735",
+                    1 + i as u64,
+                    payload.clone(),
+                    serde_json::json!({}),
+                ))
                 .unwrap();
         }
         std::thread::sleep(ENQUEUE_GAP);
         let enqueue = timed(
             gap,
-            |i| new_tx("52998224725", 1 + i as u64, payload.clone()),
+            |i| {
+                new_tx(
+                    "52998224725",
+                    1 + i as u64,
+                    payload.clone(),
+                    serde_json::json!({}),
+                )
+            },
             |tx| outbox.enqueue(tx).unwrap(),
         );
         let fsync = timed(
@@ -263,8 +275,9 @@ fn median(values: &mut [f64]) -> f64 {
     }
 }
 
-/// One real enroll body, from a simulated station's outbox.
-async fn harvest_body(dir: &Path) -> Value {
+/// One real enroll transaction from a simulated station's outbox: the body it sends and the
+/// summary it keeps beside it.
+async fn harvest(dir: &Path) -> Harvest {
     let data = dir.join("harvest");
     let running = daemon::app::start(Options {
         simulate: true,
@@ -310,21 +323,42 @@ async fn harvest_body(dir: &Path) -> Value {
     running.stop().await;
     let key = SealKey::read(&data.join(daemon::outbox::DEFAULT_KEY_FILE)).unwrap();
     let outbox = Outbox::open_in(&data, key).unwrap();
-    let body = outbox
-        .payload(sent["id"].as_str().unwrap())
-        .unwrap()
-        .unwrap();
-    serde_json::from_slice(&body).unwrap()
+    let id = sent["id"].as_str().unwrap();
+    let body = outbox.payload(id).unwrap().unwrap();
+    Harvest {
+        body: serde_json::from_slice(&body).unwrap(),
+        summary: outbox.get(id).unwrap().unwrap().summary.value(),
+    }
 }
 
-fn bodies(template: &Value, q: usize) -> Vec<(String, u64, Vec<u8>)> {
+struct Harvest {
+    body: Value,
+    summary: Value,
+}
+
+/// One transaction of a drain, made from the harvested one with its own CPF and timestamp.
+struct Body {
+    cpf: String,
+    timestamp: u64,
+    bytes: Vec<u8>,
+    summary: Value,
+}
+
+fn bodies(template: &Harvest, q: usize) -> Vec<Body> {
     (0..q)
         .map(|i| {
-            let mut body = template.clone();
-            let (c, ts) = (cpf(i as u32), 1_700_000_000_000 + i as u64);
-            body["data"]["userId"] = Value::String(c.clone());
-            body["data"]["timestamp"] = Value::from(ts);
-            (c, ts, serde_json::to_vec(&body).unwrap())
+            let (mut body, mut summary) = (template.body.clone(), template.summary.clone());
+            let (cpf, timestamp) = (cpf(i as u32), 1_700_000_000_000 + i as u64);
+            body["data"]["userId"] = Value::String(cpf.clone());
+            body["data"]["timestamp"] = Value::from(timestamp);
+            summary["cpf"] = Value::String(cpf.clone());
+            summary["timestamp"] = Value::from(timestamp);
+            Body {
+                cpf,
+                timestamp,
+                bytes: serde_json::to_vec(&body).unwrap(),
+                summary,
+            }
         })
         .collect()
 }
@@ -400,17 +434,14 @@ impl Meter {
 }
 
 /// Resend All in a spidd child, with its peak RSS in kB.
-async fn drain_daemon(
-    dir: &Path,
-    bodies: &[(String, u64, Vec<u8>)],
-    http: &reqwest::Client,
-) -> (Drain, u64) {
+async fn drain_daemon(dir: &Path, bodies: &[Body], http: &reqwest::Client) -> (Drain, u64) {
     let data = dir.join(format!("drain-{}", bodies.len()));
     let key = SealKey::read_or_create(&data.join(daemon::outbox::DEFAULT_KEY_FILE)).unwrap();
     {
         let outbox = Outbox::open_in(&data, key).unwrap();
-        for (c, ts, body) in bodies {
-            outbox.enqueue(new_tx(c, *ts, body.clone())).unwrap();
+        for b in bodies {
+            let tx = new_tx(&b.cpf, b.timestamp, b.bytes.clone(), b.summary.clone());
+            outbox.enqueue(tx).unwrap();
         }
         // Not yet due, as after an outage: only Resend All sends them.
         let conn = rusqlite::Connection::open(outbox.path()).unwrap();
@@ -467,7 +498,7 @@ async fn drain_daemon(
 }
 
 /// The baseline: the same bodies posted by the same client code, CONCURRENCY at a time.
-async fn drain_plain(bodies: &[(String, u64, Vec<u8>)], http: &reqwest::Client) -> Drain {
+async fn drain_plain(bodies: &[Body], http: &reqwest::Client) -> Drain {
     let (sim, base) = spid_sim(http).await;
     let config = daemon::config::Config::from_toml_str(&format!(
         "[upstream]\nurl = \"{base}/gbs-spid-server\"\n"
@@ -481,7 +512,7 @@ async fn drain_plain(bodies: &[(String, u64, Vec<u8>)], http: &reqwest::Client) 
         .unwrap(),
     );
     let bodies: Arc<Vec<bytes::Bytes>> =
-        Arc::new(bodies.iter().map(|b| b.2.clone().into()).collect());
+        Arc::new(bodies.iter().map(|b| b.bytes.clone().into()).collect());
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let meter = Meter::start(std::process::id(), sim.0.id());
     let mut tasks = tokio::task::JoinSet::new();
@@ -521,14 +552,14 @@ async fn main() {
     if !runs("drain") {
         return;
     }
-    let template = harvest_body(dir.path()).await;
+    let template = harvest(dir.path()).await;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(1800))
         .build()
         .unwrap();
     for q in [500usize, 2000] {
         let bodies = bodies(&template, q);
-        let size = bodies[0].2.len() as f64 / 1024.0;
+        let size = bodies[0].bytes.len() as f64 / 1024.0;
         let (mut ratios, mut peak_kb) = (Vec::new(), 0);
         for round in 1..=ROUNDS {
             let dir = dir.path().join(format!("round-{round}"));

@@ -327,7 +327,7 @@ async fn harvest(dir: &Path) -> Harvest {
     let body = outbox.payload(id).unwrap().unwrap();
     Harvest {
         body: serde_json::from_slice(&body).unwrap(),
-        summary: outbox.get(id).unwrap().unwrap().summary.value(),
+        summary: outbox.summary(id).unwrap().unwrap(),
     }
 }
 

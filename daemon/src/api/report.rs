@@ -5,7 +5,12 @@ use serde_json::{json, Value};
 use super::dto::rfc3339;
 use crate::outbox::{DeliveryAttempt, StoredTransaction};
 
-pub fn station_record(tx: &StoredTransaction, attempts: &[DeliveryAttempt]) -> Value {
+/// `summary`: the capture summary stored with the transaction (`Outbox::summary`).
+pub fn station_record(
+    tx: &StoredTransaction,
+    attempts: &[DeliveryAttempt],
+    summary: &Value,
+) -> Value {
     let mut record = json!({
         "status": "OK",
         "id": tx.id,
@@ -30,7 +35,6 @@ pub fn station_record(tx: &StoredTransaction, attempts: &[DeliveryAttempt]) -> V
         },
     });
     // The capture summary written at Send: positions, qualities, attempts, missing fingers.
-    let summary = tx.summary.value();
     if let (Some(out), Some(summary)) = (record.as_object_mut(), summary.as_object()) {
         for key in ["positions", "missing", "operatorCapture", "startedAt"] {
             if let Some(v) = summary.get(key) {

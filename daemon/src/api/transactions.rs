@@ -114,8 +114,10 @@ pub async fn report(
         Some("json") => {
             let outbox = state.outbox.clone();
             let key = stored.id.clone();
-            let attempts = blocking(move || outbox.attempts(&key)).await?;
-            let mut record = super::report::station_record(&stored, &attempts);
+            let (attempts, summary) =
+                blocking(move || Ok((outbox.attempts(&key)?, outbox.summary(&key)?))).await?;
+            let summary = summary.unwrap_or_default();
+            let mut record = super::report::station_record(&stored, &attempts, &summary);
             let providers = provider_outcomes(&state, &stored.id).await?;
             super::report::add_providers(&mut record, providers);
             Ok(Json(record).into_response())

@@ -220,23 +220,10 @@ pub struct StoredTransaction {
     pub result_message: Option<String>,
     pub result_at: Option<Millis>,
     pub delivered_at: Option<Millis>,
-    pub summary: Summary,
     /// When the biometric payload was dropped (retention, or an acknowledged rejection).
     pub payload_purged_at: Option<Millis>,
     /// When a technician acknowledged the rejection (REJECTED only).
     pub acknowledged_at: Option<Millis>,
-}
-
-/// A stored transaction's summary (`NewTransaction::summary`), as the JSON text it was stored
-/// as. Only the report reads it, so reading a row (every send does) does not parse it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Summary(pub(crate) String);
-
-impl Summary {
-    /// The summary as JSON; `Null` if the stored text is not JSON.
-    pub fn value(&self) -> serde_json::Value {
-        serde_json::from_str(&self.0).unwrap_or(serde_json::Value::Null)
-    }
 }
 
 /// One recorded attempt (or deduplication check, or crash recovery) of a transaction.

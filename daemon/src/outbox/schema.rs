@@ -159,6 +159,20 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX transactions_retention ON transactions (delivered_at)
         WHERE state = 'DELIVERED' AND payload_purged_at IS NULL;
     "#,
+    // v7: the capture summary (~1 kB of JSON, written once, read by the report alone) moves
+    // out of the row every send rewrites twice (announced, then its outcome), as the payload
+    // did in v2; the empty `payload` column v2 left behind goes. A row is then a few hundred
+    // bytes: a page holds five times as many, and a batch of announcements or outcomes
+    // writes that many fewer WAL pages.
+    r#"
+    CREATE TABLE summaries (
+        transaction_id  TEXT PRIMARY KEY NOT NULL REFERENCES transactions (id) ON DELETE CASCADE,
+        summary         TEXT NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO summaries (transaction_id, summary) SELECT id, summary FROM transactions;
+    ALTER TABLE transactions DROP COLUMN summary;
+    ALTER TABLE transactions DROP COLUMN payload;
+    "#,
 ];
 
 /// The schema version this build writes.

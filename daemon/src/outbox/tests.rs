@@ -67,8 +67,8 @@ fn an_enqueued_transaction_survives_reopening() {
     assert_eq!(t.timestamp, 1_000);
     assert_eq!(t.attempts, 0);
     assert_eq!(
-        t.summary.value(),
-        json!({"positions": [2, 7], "timestamp": 1000})
+        outbox.summary(&id).unwrap(),
+        Some(json!({"positions": [2, 7], "timestamp": 1000}))
     );
     assert_eq!(
         outbox.payload(&id).unwrap().unwrap(),

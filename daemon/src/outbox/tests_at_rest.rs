@@ -122,7 +122,7 @@ fn a_new_file_takes_its_page_size_and_auto_vacuum_before_wal_fixes_them() {
 }
 
 #[test]
-fn a_v3_database_keeps_its_chacha_payloads_and_attempts_after_v4() {
+fn a_v3_database_keeps_its_chacha_payloads_attempts_and_summaries_when_migrated() {
     let dir = Scratch::new("v3");
     std::fs::create_dir_all(&dir.0).unwrap();
     let key = test_key();
@@ -150,7 +150,7 @@ fn a_v3_database_keeps_its_chacha_payloads_and_attempts_after_v4() {
         conn.execute(
             "INSERT INTO transactions (id, mode, cpf, operator, timestamp, created_at, state,
                  next_attempt_at, payload, summary)
-             VALUES ('old', 'ENROLL', ?1, '11144477735', 1, 1, 'PENDING', 1, x'', '{}')",
+             VALUES ('old', 'ENROLL', ?1, '11144477735', 1, 1, 'PENDING', 1, x'', '{\"positions\":[2]}')",
             [CPF],
         )
         .unwrap();
@@ -184,6 +184,11 @@ fn a_v3_database_keeps_its_chacha_payloads_and_attempts_after_v4() {
     assert_eq!(
         outbox.payload("old").unwrap().unwrap(),
         biometric_tx(CPF, 1).payload
+    );
+    // v7 moved the summary out of the row.
+    assert_eq!(
+        outbox.summary("old").unwrap(),
+        Some(serde_json::json!({"positions": [2]}))
     );
     assert_eq!(
         outbox.load_operator(&op).unwrap().unwrap().templates,

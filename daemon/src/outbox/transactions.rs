@@ -10,8 +10,7 @@ use state_machine::{Millis, Mode};
 use super::{
     columns, now_millis,
     seal::{Cipher, SealError, Sealed},
-    DeliveryAttempt, Failure, NewTransaction, Outbox, OutboxError, StoredTransaction, Summary,
-    TxState,
+    DeliveryAttempt, Failure, NewTransaction, Outbox, OutboxError, StoredTransaction, TxState,
 };
 
 /// The columns `read_row` reads, in its order.
@@ -19,7 +18,7 @@ macro_rules! columns {
     () => {
         "id, mode, cpf, operator, timestamp, created_at, state, attempts, last_error, \
          next_attempt_at, tguid, result_status, result_message, result_at, delivered_at, \
-         summary, payload_purged_at, acknowledged_at"
+         payload_purged_at, acknowledged_at"
     };
 }
 const BY_ID: &str = concat!("SELECT ", columns!(), " FROM transactions WHERE id = ?1");
@@ -181,9 +180,8 @@ fn read_row(row: &Row<'_>) -> rusqlite::Result<StoredTransaction> {
         result_message: row.get(12)?,
         result_at: opt_millis(13)?,
         delivered_at: opt_millis(14)?,
-        summary: Summary(row.get(15)?),
-        payload_purged_at: opt_millis(16)?,
-        acknowledged_at: opt_millis(17)?,
+        payload_purged_at: opt_millis(15)?,
+        acknowledged_at: opt_millis(16)?,
     })
 }
 
@@ -210,10 +208,10 @@ impl Outbox {
             let db = conn.transaction()?;
             let inserted = db.execute(
                 "INSERT INTO transactions (id, mode, cpf, operator, timestamp, created_at, state, attempts,
-                     next_attempt_at, payload, summary)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'PENDING', 0, ?6, x'', ?7)
+                     next_attempt_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'PENDING', 0, ?6)
                  ON CONFLICT (cpf, timestamp) DO NOTHING",
-                params![id, mode, tx.cpf.digits(), tx.operator.digits(), to_i64(tx.timestamp), now, summary],
+                params![id, mode, tx.cpf.digits(), tx.operator.digits(), to_i64(tx.timestamp), now],
             )?;
             if inserted == 0 {
                 let existing: String = db.query_row(
@@ -228,6 +226,10 @@ impl Outbox {
                  VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![id, sealed.data, key.id(), sealed.nonce, sealed.cipher.as_str()],
             )?;
+            db.execute(
+                "INSERT INTO summaries (transaction_id, summary) VALUES (?1, ?2)",
+                params![id, summary],
+            )?;
             db.commit()?;
             Ok(())
         })?;
@@ -238,6 +240,18 @@ impl Outbox {
     /// By station id, or else by the server's TGUID.
     pub fn get(&self, id_or_tguid: &str) -> Result<Option<StoredTransaction>, OutboxError> {
         self.read(|conn| find(conn, id_or_tguid))
+    }
+
+    /// The capture summary stored with transaction `id` (`NewTransaction::summary`); `None`:
+    /// no such transaction. Kept apart from the row, which every send rewrites.
+    pub fn summary(&self, id: &str) -> Result<Option<serde_json::Value>, OutboxError> {
+        let text: Option<String> = self.read(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT summary FROM summaries WHERE transaction_id = ?1")?
+                .query_row([id], |r| r.get(0))
+                .optional()?)
+        })?;
+        Ok(text.map(|t| serde_json::from_str(&t).unwrap_or(serde_json::Value::Null)))
     }
 
     /// [`Outbox::get`] and, while the transaction is still owed to the server, its opened

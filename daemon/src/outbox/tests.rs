@@ -190,6 +190,23 @@ fn resend_pages_and_retention_read_only_the_rows_they_want() {
 }
 
 #[test]
+fn an_outcome_checks_the_state_without_a_temporary_table() {
+    let dir = Scratch::new("state-check");
+    let outbox = Outbox::open(dir.db(), test_key()).unwrap();
+    let states = [TxState::Sending, TxState::Ambiguous, TxState::Pending];
+    let check = super::delivery::state_is_one_of(&states);
+    let sql = format!("EXPLAIN SELECT id FROM transactions WHERE id = ?1 AND {check}");
+    let ops: Vec<String> = outbox
+        .with(|c| {
+            Ok(c.prepare(&sql)?
+                .query_map([CPF], |r| r.get(1))?
+                .collect::<Result<_, _>>()?)
+        })
+        .unwrap();
+    assert!(!ops.iter().any(|op| op == "OpenEphemeral"), "{ops:?}");
+}
+
+#[test]
 fn the_same_capture_cannot_be_stored_twice() {
     let dir = Scratch::new("dup");
     let outbox = Outbox::open(dir.db(), test_key()).unwrap();

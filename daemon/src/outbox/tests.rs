@@ -133,32 +133,33 @@ fn a_group_read_gives_each_transaction_its_own_payload() {
     }
 }
 
-/// SQLite's plan for `sql`, one line per step, with `n` parameters bound.
-fn plan(outbox: &Outbox, sql: &str, n: usize) -> Vec<String> {
+/// Column `column` of what `explain` (EXPLAIN or EXPLAIN QUERY PLAN) says of `sql`, one
+/// line per step, with `n` parameters bound.
+fn explain(outbox: &Outbox, explain: &str, sql: &str, n: usize, column: usize) -> Vec<String> {
     outbox
         .with(|c| {
-            let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+            let mut stmt = c.prepare(&format!("{explain} {sql}"))?;
             let args = rusqlite::params_from_iter(std::iter::repeat_n("1", n));
-            let rows = stmt.query_map(args, |r| r.get::<_, String>(3))?;
+            let rows = stmt.query_map(args, |r| r.get::<_, String>(column))?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
         .unwrap()
 }
 
+/// SQLite's plan for `sql`.
+fn plan(outbox: &Outbox, sql: &str, n: usize) -> Vec<String> {
+    explain(outbox, "EXPLAIN QUERY PLAN", sql, n, 3)
+}
+
 #[test]
-fn a_payload_is_opened_from_its_index_without_reading_the_blob_row() {
-    let dir = Scratch::new("opening-plan");
+fn sends_resend_pages_and_retention_read_only_what_they_need() {
+    let dir = Scratch::new("plans");
     let outbox = Outbox::open(dir.db(), test_key()).unwrap();
+    // A payload is opened from its index, without reading the row past the blob.
     assert_eq!(
         plan(&outbox, super::transactions::PAYLOAD_OPENING, 1),
         ["SEARCH payloads USING COVERING INDEX payloads_opening (transaction_id=?)"]
     );
-}
-
-#[test]
-fn resend_pages_and_retention_read_only_the_rows_they_want() {
-    let dir = Scratch::new("page-plans");
-    let outbox = Outbox::open(dir.db(), test_key()).unwrap();
     // A page is a walk of the undelivered rows' index from the cursor, in order: no sort of
     // the whole backlog per page.
     assert_eq!(
@@ -195,14 +196,8 @@ fn an_outcome_checks_the_state_without_a_temporary_table() {
     let outbox = Outbox::open(dir.db(), test_key()).unwrap();
     let states = [TxState::Sending, TxState::Ambiguous, TxState::Pending];
     let check = super::delivery::state_is_one_of(&states);
-    let sql = format!("EXPLAIN SELECT id FROM transactions WHERE id = ?1 AND {check}");
-    let ops: Vec<String> = outbox
-        .with(|c| {
-            Ok(c.prepare(&sql)?
-                .query_map([CPF], |r| r.get(1))?
-                .collect::<Result<_, _>>()?)
-        })
-        .unwrap();
+    let sql = format!("SELECT id FROM transactions WHERE id = ?1 AND {check}");
+    let ops = explain(&outbox, "EXPLAIN", &sql, 1, 1);
     assert!(!ops.iter().any(|op| op == "OpenEphemeral"), "{ops:?}");
 }
 

@@ -419,18 +419,17 @@ impl Outbox {
         limit: usize,
     ) -> Result<Vec<String>, OutboxError> {
         self.read(|conn| {
-            let limit = limit as i64;
-            let mut stmt = conn.prepare_cached(match cursor {
-                None => FIRST_PAGE,
-                Some(_) => PAGE_AFTER,
-            })?;
-            let rows = match cursor {
-                None => stmt.query(params![limit])?,
-                Some(cursor) => stmt.query(params![cursor, limit])?,
+            let page = |sql: &str, params: &[&dyn rusqlite::ToSql]| {
+                conn.prepare_cached(sql)?
+                    .query(params)?
+                    .mapped(|r| r.get(0))
+                    .collect::<Result<Vec<String>, _>>()
             };
-            Ok(rows
-                .mapped(|r| r.get(0))
-                .collect::<Result<Vec<String>, _>>()?)
+            let limit = limit as i64;
+            Ok(match cursor {
+                None => page(FIRST_PAGE, params![limit])?,
+                Some(cursor) => page(PAGE_AFTER, params![cursor, limit])?,
+            })
         })
     }
 

@@ -206,13 +206,22 @@ impl Outbox {
             })?;
         self.with(|conn| {
             let db = conn.transaction()?;
-            let inserted = db.execute(
-                "INSERT INTO transactions (id, mode, cpf, operator, timestamp, created_at, state, attempts,
-                     next_attempt_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'PENDING', 0, ?6)
-                 ON CONFLICT (cpf, timestamp) DO NOTHING",
-                params![id, mode, tx.cpf.digits(), tx.operator.digits(), to_i64(tx.timestamp), now],
-            )?;
+            // Cached: preparing these three statements cost each enqueue ~30 us of CPU.
+            let inserted = db
+                .prepare_cached(
+                    "INSERT INTO transactions (id, mode, cpf, operator, timestamp, created_at, state,
+                         attempts, next_attempt_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'PENDING', 0, ?6)
+                     ON CONFLICT (cpf, timestamp) DO NOTHING",
+                )?
+                .execute(params![
+                    id,
+                    mode,
+                    tx.cpf.digits(),
+                    tx.operator.digits(),
+                    to_i64(tx.timestamp),
+                    now
+                ])?;
             if inserted == 0 {
                 let existing: String = db.query_row(
                     "SELECT id FROM transactions WHERE cpf = ?1 AND timestamp = ?2",
@@ -221,15 +230,13 @@ impl Outbox {
                 )?;
                 return Err(OutboxError::Duplicate { id: existing }.into());
             }
-            db.execute(
+            db.prepare_cached(
                 "INSERT INTO payloads (transaction_id, sealed, key_id, nonce, cipher)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![id, sealed.data, key.id(), sealed.nonce, sealed.cipher.as_str()],
-            )?;
-            db.execute(
-                "INSERT INTO summaries (transaction_id, summary) VALUES (?1, ?2)",
-                params![id, summary],
-            )?;
+            )?
+            .execute(params![id, sealed.data, key.id(), sealed.nonce, sealed.cipher.as_str()])?;
+            db.prepare_cached("INSERT INTO summaries (transaction_id, summary) VALUES (?1, ?2)")?
+                .execute(params![id, summary])?;
             db.commit()?;
             Ok(())
         })?;

@@ -154,8 +154,11 @@ fn new_tx(cpf_digits: &str, timestamp: u64, payload: Vec<u8>, summary: Value) ->
 
 /// Durable enqueue of 1 MB next to write + fsync of the same bytes, `ENQUEUES` of each:
 /// back to back, and a capture apart (as at a station, where a whole capture flow separates
-/// two Capture Sends and the outbox checkpoints its WAL in between).
+/// two Capture Sends and the outbox checkpoints its WAL in between). The enqueues and their
+/// baselines take turns, so that both see the same moments of the machine's drift.
 fn bench_enqueue(dir: &Path) {
+    use std::io::Write;
+    use std::os::unix::fs::FileExt;
     let payload: Vec<u8> = (0..1 << 20)
         .map(|i: u32| (i.wrapping_mul(2654435761) >> 13) as u8)
         .collect();
@@ -177,43 +180,40 @@ fn bench_enqueue(dir: &Path) {
                 ))
                 .unwrap();
         }
-        std::thread::sleep(ENQUEUE_GAP);
-        let enqueue = timed(
-            gap,
-            |i| {
-                new_tx(
-                    "52998224725",
-                    1 + i as u64,
-                    payload.clone(),
-                    serde_json::json!({}),
-                )
-            },
-            |tx| outbox.enqueue(tx).unwrap(),
-        );
-        let fsync = timed(
-            gap,
-            |i| dir.join(format!("plain-{}-{i}", gap.as_millis())),
-            |path| {
-                use std::io::Write;
-                let mut f = std::fs::File::create(path).unwrap();
-                f.write_all(&payload).unwrap();
-                f.sync_all().unwrap();
-            },
-        );
         // For reference, the cheapest durable write there is: the same bytes over an existing
         // file's blocks (no allocation, no new directory entry), as a WAL reused in place.
-        use std::os::unix::fs::FileExt;
         let f = std::fs::File::create(dir.join(format!("overwrite-{}", gap.as_millis()))).unwrap();
         // Its blocks allocated before the first timed write.
         f.write_all_at(&payload, 0).unwrap();
         f.sync_all().unwrap();
-        let overwrite = timed(
+        std::thread::sleep(ENQUEUE_GAP);
+        let [enqueue, fsync, overwrite] = taking_turns(
             gap,
-            |_| (),
-            |()| {
-                f.write_all_at(&payload, 0).unwrap();
-                f.sync_all().unwrap();
-            },
+            [
+                &mut |i| {
+                    let tx = new_tx(
+                        "52998224725",
+                        1 + i as u64,
+                        payload.clone(),
+                        serde_json::json!({}),
+                    );
+                    timed(|| outbox.enqueue(tx).unwrap())
+                },
+                &mut |i| {
+                    let path = dir.join(format!("plain-{}-{i}", gap.as_millis()));
+                    timed(|| {
+                        let mut f = std::fs::File::create(path).unwrap();
+                        f.write_all(&payload).unwrap();
+                        f.sync_all().unwrap();
+                    })
+                },
+                &mut |_| {
+                    timed(|| {
+                        f.write_all_at(&payload, 0).unwrap();
+                        f.sync_all().unwrap();
+                    })
+                },
+            ],
         );
         println!(
             "durable enqueue of 1 MB, {label:<15}: median {:>5.2} ms (mean {:>5.2}) | write+fsync 1 MB: median {:>5.2} ms (mean {:>5.2}) | ratio {:.2}x (of means {:.2}x) (goal <= 2.0x)",
@@ -232,22 +232,28 @@ fn bench_enqueue(dir: &Path) {
     }
 }
 
-/// `ENQUEUES` runs of `op`, each `gap` after the last, timed without `prepare` (its input).
-fn timed<T, R>(
+/// `ENQUEUES` turns of the operations in order, each `gap` after the last; an operation
+/// prepares its input for turn `i` and answers how long its timed part took.
+fn taking_turns<const N: usize>(
     gap: Duration,
-    mut prepare: impl FnMut(usize) -> T,
-    mut op: impl FnMut(T) -> R,
-) -> Millis {
-    let mut took = Vec::with_capacity(ENQUEUES);
+    mut ops: [&mut dyn FnMut(usize) -> Duration; N],
+) -> [Millis; N] {
+    let mut took: [Vec<Duration>; N] = std::array::from_fn(|_| Vec::with_capacity(ENQUEUES));
     for i in 0..ENQUEUES {
-        let input = prepare(i);
-        std::thread::sleep(gap);
-        let started = Instant::now();
-        let done = op(input);
-        took.push(started.elapsed());
-        drop(done);
+        for (op, took) in ops.iter_mut().zip(&mut took) {
+            std::thread::sleep(gap);
+            took.push(op(i));
+        }
     }
-    Millis::of(took)
+    took.map(Millis::of)
+}
+
+fn timed<R>(op: impl FnOnce() -> R) -> Duration {
+    let started = Instant::now();
+    let done = op();
+    let took = started.elapsed();
+    drop(done);
+    took
 }
 
 /// Median and mean of durations, in milliseconds.

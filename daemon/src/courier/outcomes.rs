@@ -27,9 +27,9 @@ struct OutcomeQueue {
 }
 
 /// How long a commit gathers the outcomes of sends still under way, so that they share it.
-/// An outcome commits without fsync, so a commit costs CPU, not latency: mostly the 16 KiB
-/// WAL frames of the pages it changes (the row, its index entries, the attempt), about ten
-/// of them whether it holds five outcomes or fifty. During a Resend All at a few thousand
+/// An outcome commits without fsync, so a commit costs CPU, not latency: mostly the WAL
+/// frames of the pages it changes (the row, its index entries, the attempt), about ten of
+/// them whether it holds five outcomes or fifty. During a Resend All at a few thousand
 /// sends a second a batch fills in this time; measured on the bench's outbox, the WAL
 /// written per delivered transaction falls from ~25 kB in batches of 7 to ~5 kB in batches
 /// of 64. Nothing waits on it but finished sends' bookkeeping (their slots are already

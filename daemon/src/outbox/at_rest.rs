@@ -1,13 +1,15 @@
 //! What `Outbox::open` does for data at rest: incremental auto-vacuum on older files, the
-//! check that the database belongs to the configured key, and the sealing of payloads that a
-//! v1 spidd stored in clear.
+//! check that the database belongs to the configured key, the sealing of payloads that a
+//! v1 spidd stored in clear, the move of payloads an older spidd kept in SQLite to their
+//! files, and the check of every payload file against its row.
 
 use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::operators::operator_context;
-use super::transactions::payload_context;
+use super::spool::{self, Header};
+use super::transactions::{insert_row, payload_context};
 use super::{Failure, Outbox, OutboxError};
 
 /// Rows sealed per SQLite transaction when sealing an older database.
@@ -124,6 +126,126 @@ impl Outbox {
             tx.commit()?;
             Ok(rows.len())
         })
+    }
+
+    /// Payloads an older spidd kept in the `payloads` table move to their files, a batch per
+    /// SQLite transaction: each file is written and synced before its blob is deleted, so a
+    /// crash at any point leaves each payload in the table, in both places (the file is then
+    /// written again), or in its file. Returns how many moved.
+    pub(super) fn move_payloads_to_spool(&self) -> Result<usize, OutboxError> {
+        type Row = (
+            String,
+            Vec<u8>,
+            Option<String>,
+            Option<Vec<u8>>,
+            Option<String>,
+        );
+        let spool = &self.inner.spool;
+        let mut total = 0;
+        loop {
+            let n = self.with(|conn| {
+                let db = conn.transaction()?;
+                let rows: Vec<(Row, Header)> = {
+                    let mut stmt = db.prepare(
+                        "SELECT p.transaction_id, p.sealed, p.key_id, p.nonce, p.cipher, t.mode,
+                             t.cpf, t.operator, t.timestamp, t.created_at, s.summary
+                         FROM payloads p JOIN transactions t ON t.id = p.transaction_id
+                         LEFT JOIN summaries s ON s.transaction_id = p.transaction_id
+                         LIMIT ?1",
+                    )?;
+                    let rows = stmt.query_map([SEAL_BATCH as i64], |r| {
+                        let row: Row = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
+                        let header = Header {
+                            key_id: row.2.clone().unwrap_or_default(),
+                            cipher: row.4.clone().unwrap_or_else(|| "chacha20-poly1305".into()),
+                            nonce: spool::nonce_text(row.3.as_deref().unwrap_or_default()),
+                            len: row.1.len() as u64,
+                            mode: r.get(5)?,
+                            cpf: r.get(6)?,
+                            operator: r.get(7)?,
+                            timestamp: r.get(8)?,
+                            created_at: r.get(9)?,
+                            summary: r
+                                .get::<_, Option<String>>(10)?
+                                .unwrap_or_else(|| "{}".into()),
+                        };
+                        Ok((row, header))
+                    })?;
+                    rows.collect::<Result<_, _>>()?
+                };
+                for ((id, sealed, ..), header) in &rows {
+                    let moved = spool
+                        .remove(id)
+                        .and_then(|()| spool.write(id, header, sealed));
+                    moved.map_err(|e| self.payload_file_error(id, e))?;
+                    db.prepare_cached("DELETE FROM payloads WHERE transaction_id = ?1")?
+                        .execute([id])?;
+                }
+                db.commit()?;
+                Ok(rows.len())
+            })?;
+            total += n;
+            if n < SEAL_BATCH {
+                break;
+            }
+        }
+        if total > 0 {
+            tracing::info!(count = total, dir = %spool.dir().display(), "payloads moved from the database to their files");
+            self.vacuum_step()?;
+        }
+        Ok(total)
+    }
+
+    /// Every payload file against its row. A file without a row had its row lost to a power
+    /// cut after its enqueue answered (the row is committed without a sync of its own): the
+    /// row comes back from the file's header. A file cut short (its enqueue never answered),
+    /// one whose row is purged, or one that repeats a stored (CPF, timestamp) goes.
+    pub(super) fn recover_spool(&self) -> Result<(), OutboxError> {
+        let spool = &self.inner.spool;
+        let ids = spool.ids().map_err(|source| OutboxError::Directory {
+            path: spool.dir().to_path_buf(),
+            source,
+        })?;
+        for id in ids {
+            let purged: Option<bool> = self.read(|conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT payload_purged_at IS NOT NULL FROM transactions WHERE id = ?1",
+                    )?
+                    .query_row([&id], |r| r.get(0))
+                    .optional()?)
+            })?;
+            let drop_file = |why: &str| {
+                tracing::warn!(id = %id, why, "payload file dropped");
+                spool
+                    .remove(&id)
+                    .map_err(|e| self.payload_file_error(&id, e))
+            };
+            match purged {
+                Some(false) => {}
+                Some(true) => drop_file("its transaction's payload was purged")?,
+                None => match spool.read(&id) {
+                    Ok(Some((header, _))) => {
+                        let existing = self.with(|conn| {
+                            let db = conn.transaction()?;
+                            let existing = insert_row(&db, &id, &header)?;
+                            db.commit()?;
+                            Ok(existing)
+                        })?;
+                        match existing {
+                            Some(_) => drop_file("its CPF and timestamp are stored already")?,
+                            None => {
+                                tracing::warn!(id = %id, "transaction rebuilt from its payload file (its row was lost, as to a power cut)")
+                            }
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) if spool::is_damaged(&e) => drop_file(&e.to_string())?,
+                    Err(e) => return Err(self.payload_file_error(&id, e)),
+                },
+            }
+        }
+        Ok(())
     }
 
     /// Copies the WAL into the database and truncates it to zero bytes.

@@ -18,10 +18,11 @@ use rusqlite::Connection;
 const QUIET: Duration = Duration::from_millis(100);
 /// ... unless they have been going on for this long since the last checkpoint.
 const MAX_LAG: Duration = Duration::from_secs(2);
-/// The writer checkpoints inline once the WAL holds this many pages (64 MiB at 16 KiB).
+/// The writer checkpoints inline once the WAL holds this many pages (16 MiB at 4 KiB, 64 MiB
+/// in a file with 16 KiB pages).
 pub(super) const BACKSTOP_PAGES: u32 = 4096;
 /// The WAL file is cut back to this size after a checkpoint that empties it: the backstop's
-/// size, so that a WAL that grew to it keeps its blocks (appending to allocated blocks
+/// largest size, so that a WAL that grew to it keeps its blocks (appending to allocated blocks
 /// spares each commit's fsync the file system's own journal).
 pub(super) const WAL_SIZE_LIMIT: u64 = 65 << 20;
 
@@ -170,8 +171,9 @@ mod tests {
         let writer_changes = || outbox.lock().total_changes();
         let size = || std::fs::metadata(dir.db()).unwrap().len();
         let before = size();
+        // Half a megabyte in SQLite (a summary: payloads have files of their own).
         let mut tx = new_tx("52998224725", 1);
-        tx.payload = vec![7; 512 * 1024];
+        tx.summary = serde_json::json!({ "pad": "x".repeat(512 * 1024) });
         outbox.enqueue(tx).unwrap();
         let enqueued = writer_changes();
         // Committed to the WAL only: the database file has not grown yet.

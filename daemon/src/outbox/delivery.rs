@@ -214,11 +214,7 @@ impl Outbox {
         let relaxed = changes.iter().all(|c| c.to != TxState::Sending);
         let mut refusals: Vec<Option<OutboxError>> = Vec::with_capacity(changes.len());
         let committed = self.with(|conn| {
-            if relaxed {
-                conn.prepare_cached("PRAGMA synchronous = NORMAL")?
-                    .execute([])?;
-            }
-            let applied = (|| -> Result<(), Failure> {
+            let mut apply = |conn: &mut Connection| -> Result<(), Failure> {
                 let tx = conn.transaction()?;
                 for change in changes {
                     // A refusal happens before anything is written (the UPDATE matched no
@@ -231,12 +227,11 @@ impl Outbox {
                 }
                 tx.commit()?;
                 Ok(())
-            })();
-            if relaxed {
-                conn.prepare_cached("PRAGMA synchronous = FULL")?
-                    .execute([])?;
+            };
+            match relaxed {
+                true => super::relaxed_sync(conn, apply),
+                false => apply(conn),
             }
-            applied
         });
         match committed {
             Ok(()) => refusals

@@ -2,9 +2,11 @@
 //! transactions awaiting or past delivery, their delivery attempts, and operators' biometrics.
 //!
 //! Biometric payloads (transaction bodies, operators' templates) are sealed with the outbox
-//! key before they reach SQLite (`seal.rs`); what scheduling and reporting need stays clear.
-//! `secure_delete` is on, so replaced or purged payloads do not linger in free pages, and the
-//! file is vacuumed incrementally (`retention.rs`).
+//! key before they reach the disk (`seal.rs`); what scheduling and reporting need stays clear.
+//! A transaction's body lives in a file of its own beside the database, written and synced
+//! once (`spool.rs`); operators' templates, a few kB, stay in SQLite. `secure_delete` is on,
+//! so replaced or purged data does not linger in free pages, and the file is vacuumed
+//! incrementally (`retention.rs`).
 //!
 //! Synchronous by design; async callers wrap calls in `spawn_blocking`. One writing
 //! connection behind a mutex (SQLite takes one writer at a time anyway), and a few read-only
@@ -21,6 +23,7 @@ mod remote;
 mod retention;
 mod schema;
 mod seal;
+mod spool;
 mod transactions;
 
 use std::fmt;
@@ -75,6 +78,16 @@ pub enum OutboxError {
     },
     #[error("no transaction {0} in the outbox")]
     NotFound(String),
+    /// A payload file cannot be written or read: the disk (full, read-only, failing: 507),
+    /// or a file that is not whole.
+    #[error("the payload file {path} cannot be used: {source}")]
+    PayloadFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The payload file of a transaction still owed to the server is gone.
+    #[error("the payload file of transaction {0} is missing")]
+    PayloadMissing(String),
     #[error("the outbox only holds ENROLL and VERIFY transactions, not {0}")]
     Mode(&'static str),
     /// The database was sealed with another key than the one configured.
@@ -102,6 +115,7 @@ impl OutboxError {
     pub fn is_storage(&self) -> bool {
         match self {
             OutboxError::Storage { .. } | OutboxError::Directory { .. } => true,
+            OutboxError::PayloadFile { source, .. } => !spool::is_damaged(source),
             OutboxError::Batch(e) => e.is_storage(),
             _ => false,
         }
@@ -248,6 +262,8 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     /// Checkpoints the WAL in the background once writes pause.
     checkpointer: checkpoint::Checkpointer,
+    /// The transactions' payload files.
+    spool: spool::Spool,
     path: PathBuf,
     key: SealKey,
 }
@@ -258,11 +274,12 @@ const IDLE_READERS: usize = 8;
 const STATEMENT_CACHE: usize = 64;
 
 /// What only a new, empty file takes, before anything writes its first page (switching to
-/// WAL does): 16 KiB pages, so that a transaction's payload (hundreds of kB) takes a quarter
-/// of the page writes, and incremental auto-vacuum. An existing file keeps its page size,
-/// and one without auto-vacuum gets a single VACUUM at open (`at_rest.rs`).
+/// WAL does): 4 KiB pages, the size of what a commit changes (a row, its index entries, an
+/// attempt: payloads have their own files), and incremental auto-vacuum. An existing file
+/// keeps its page size (16 KiB in files made while payloads lived in SQLite), and one without
+/// auto-vacuum gets a single VACUUM at open (`at_rest.rs`).
 pub(super) const NEW_FILE_PRAGMAS: &str =
-    "PRAGMA page_size = 16384; PRAGMA auto_vacuum = INCREMENTAL;";
+    "PRAGMA page_size = 4096; PRAGMA auto_vacuum = INCREMENTAL;";
 
 impl fmt::Debug for Outbox {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -345,12 +362,17 @@ impl Outbox {
             schema::MigrateError::Sql(e) => classify(e),
         })?;
         at_rest::ensure_incremental_vacuum(&conn, &path).map_err(classify)?;
+        let spool = spool::Spool::open(&path).map_err(|source| OutboxError::Directory {
+            path: path.clone(),
+            source,
+        })?;
         let conn = Arc::new(Mutex::new(conn));
         let outbox = Outbox {
             inner: Arc::new(Inner {
                 checkpointer: checkpoint::Checkpointer::start(&path, Arc::downgrade(&conn)),
                 conn,
                 readers: Mutex::new(Vec::new()),
+                spool,
                 path,
                 key,
             }),
@@ -363,6 +385,8 @@ impl Outbox {
                 "payloads stored in clear by an older spidd are now sealed"
             );
         }
+        outbox.move_payloads_to_spool()?;
+        outbox.recover_spool()?;
         let recovered = outbox.recover_interrupted()?;
         if recovered > 0 {
             tracing::warn!(
@@ -425,6 +449,20 @@ impl Outbox {
     fn readers(&self) -> MutexGuard<'_, Vec<Connection>> {
         self.inner.readers.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// Runs `f` with `synchronous = NORMAL`: its commit is in the OS's cache at once (a killed
+/// process loses nothing) and on disk with the next synced commit or checkpoint.
+fn relaxed_sync<T>(
+    conn: &mut Connection,
+    f: impl FnOnce(&mut Connection) -> Result<T, Failure>,
+) -> Result<T, Failure> {
+    conn.prepare_cached("PRAGMA synchronous = NORMAL")?
+        .execute([])?;
+    let done = f(conn);
+    conn.prepare_cached("PRAGMA synchronous = FULL")?
+        .execute([])?;
+    done
 }
 
 /// A connection for reads only; the writer already made the file WAL and migrated it.

@@ -1,6 +1,7 @@
-//! Retention: delivered transactions lose their biometric payload after `outbox.retention`
-//! and keep their metadata; rejected ones keep it until a technician acknowledges them; the
-//! freed pages go back to the file system through incremental vacuum.
+//! Retention: delivered transactions lose their biometric payload (its file) after
+//! `outbox.retention` and keep their metadata; rejected ones keep it until a technician
+//! acknowledges them; pages freed in the database go back to the file system through
+//! incremental vacuum.
 
 use rusqlite::params;
 use state_machine::Millis;
@@ -10,7 +11,8 @@ use super::{now_millis, Outbox, OutboxError, StoredTransaction, TxState};
 
 /// Payloads dropped per SQLite transaction: the purge never holds the lock for long.
 const PURGE_BATCH: i64 = 100;
-/// Pages released per incremental vacuum step (16 KiB each in a file spidd created: 64 MiB).
+/// Pages released per incremental vacuum step (16 or 4 KiB each in a file spidd created:
+/// 64 or 16 MiB).
 const VACUUM_PAGES: i64 = 4096;
 
 /// Marks a batch purged and names it: delivered rows past the cutoff ?1, found through the
@@ -44,22 +46,25 @@ impl Outbox {
         let mut report = PurgeReport::default();
         loop {
             let now = to_i64(now_millis());
-            let n = self.with(|conn| {
+            let ids = self.with(|conn| {
                 let db = conn.transaction()?;
                 let ids = db
                     .prepare_cached(PURGE_MARK)?
                     .query(params![cutoff, now, PURGE_BATCH])?
                     .mapped(|r| r.get::<_, String>(0))
                     .collect::<Result<Vec<_>, _>>()?;
-                let mut drop_payload =
-                    db.prepare_cached("DELETE FROM payloads WHERE transaction_id = ?1")?;
-                for id in &ids {
-                    drop_payload.execute([id])?;
-                }
-                drop(drop_payload);
                 db.commit()?;
-                Ok(ids.len())
+                Ok(ids)
             })?;
+            // Marked first: a file whose removal a crash or an I/O error interrupts is
+            // removed by the next open, which drops the files of purged rows.
+            for id in &ids {
+                let spool = &self.inner.spool;
+                spool
+                    .remove(id)
+                    .map_err(|e| self.payload_file_error(id, e))?;
+            }
+            let n = ids.len();
             report.purged += n as u64;
             if (n as i64) < PURGE_BATCH {
                 break;

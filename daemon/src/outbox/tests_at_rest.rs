@@ -21,16 +21,24 @@ fn biometric_tx(cpf: &str, ts: Millis) -> NewTransaction {
     tx
 }
 
-/// Every file of the database (main, -wal, -shm) holds no copy of the marker.
+/// Every file of the database (main, -wal, -shm, the payload files) holds no copy of the
+/// marker.
 fn assert_no_marker(dir: &Scratch) {
-    for entry in std::fs::read_dir(&dir.0).unwrap() {
-        let path = entry.unwrap().path();
-        let bytes = std::fs::read(&path).unwrap();
-        assert!(
-            !bytes.windows(MARKER.len()).any(|w| w == MARKER),
-            "biometric bytes in clear in {}",
-            path.display()
-        );
+    let mut dirs = vec![dir.0.clone()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !bytes.windows(MARKER.len()).any(|w| w == MARKER),
+                "biometric bytes in clear in {}",
+                path.display()
+            );
+        }
     }
 }
 
@@ -112,7 +120,7 @@ fn a_new_file_takes_its_page_size_and_auto_vacuum_before_wal_fixes_them() {
             .unwrap()
     };
     assert_eq!(pragma("auto_vacuum"), 2, "incremental without a VACUUM");
-    assert_eq!(pragma("page_size"), 16384);
+    assert_eq!(pragma("page_size"), 4096);
     drop(conn);
     let outbox = Outbox::open(dir.db(), test_key()).unwrap();
     let auto_vacuum: i64 = outbox
@@ -203,18 +211,18 @@ fn a_v3_database_keeps_its_chacha_payloads_attempts_and_summaries_when_migrated(
         .map(|a| a.outcome)
         .collect();
     assert_eq!(outcomes, ["PENDING", "AMBIGUOUS", "PENDING"], "in order");
-    // New blobs are AES-256-GCM and say so.
-    let id = outbox.enqueue(biometric_tx(CPF, 2)).unwrap();
-    let cipher: String = outbox
-        .with(|c| {
-            Ok(c.query_row(
-                "SELECT cipher FROM payloads WHERE transaction_id = ?1",
-                [&id],
-                |r| r.get(0),
-            )?)
-        })
+    // The old payload moved to its file, and the table is empty.
+    let in_table: i64 = outbox
+        .with(|c| Ok(c.query_row("SELECT COUNT(*) FROM payloads", [], |r| r.get(0))?))
         .unwrap();
-    assert_eq!(cipher, "aes-256-gcm");
+    assert_eq!(in_table, 0);
+    let (moved, _) = outbox.inner.spool.read("old").unwrap().unwrap();
+    assert_eq!(moved.cipher, "chacha20-poly1305");
+    assert_eq!((moved.cpf.as_str(), moved.timestamp), (CPF, 1));
+    // New payloads are AES-256-GCM and say so.
+    let id = outbox.enqueue(biometric_tx(CPF, 2)).unwrap();
+    let (header, _) = outbox.inner.spool.read(&id).unwrap().unwrap();
+    assert_eq!(header.cipher, "aes-256-gcm");
     assert_eq!(
         outbox.payload(&id).unwrap().unwrap(),
         biometric_tx(CPF, 2).payload
@@ -246,22 +254,22 @@ fn a_tampered_payload_does_not_open() {
     let outbox = Outbox::open(dir.db(), test_key()).unwrap();
     let a = outbox.enqueue(new_tx(CPF, 1)).unwrap();
     let b = outbox.enqueue(new_tx(CPF, 2)).unwrap();
-    // Swap the sealed payloads between two rows: each is bound to its own id.
-    outbox
-        .with(|c| {
-            c.execute(
-                "UPDATE payloads SET sealed = (SELECT sealed FROM payloads WHERE transaction_id = ?2),
-                     nonce = (SELECT nonce FROM payloads WHERE transaction_id = ?2) WHERE transaction_id = ?1",
-                params![a, b],
-            )?;
-            Ok(())
-        })
-        .unwrap();
+    // Put b's payload file in a's place: each is bound to its own id.
+    let spool = &outbox.inner.spool;
+    std::fs::copy(spool.path(&b), spool.path(&a)).unwrap();
     assert!(matches!(
         outbox.payload(&a),
         Err(OutboxError::Sealed { .. })
     ));
     assert!(outbox.payload(&b).unwrap().is_some());
+    // One flipped bit in the sealed bytes.
+    let mut bytes = std::fs::read(spool.path(&b)).unwrap();
+    *bytes.last_mut().unwrap() ^= 1;
+    std::fs::write(spool.path(&b), &bytes).unwrap();
+    assert!(matches!(
+        outbox.payload(&b),
+        Err(OutboxError::Sealed { .. })
+    ));
 }
 
 #[test]
@@ -325,7 +333,7 @@ fn delivered_payloads_are_dropped_after_retention_and_metadata_stays() {
 }
 
 #[test]
-fn purged_space_goes_back_to_the_file_system() {
+fn purged_payloads_leave_the_disk() {
     let dir = Scratch::new("vacuum");
     let outbox = Outbox::open(dir.db(), test_key()).unwrap();
     let mut ids = Vec::new();
@@ -337,14 +345,13 @@ fn purged_space_goes_back_to_the_file_system() {
         outbox.mark_delivered(&id, "tg", None, None).unwrap();
         ids.push(id);
     }
-    outbox.checkpoint().unwrap();
-    let before = std::fs::metadata(dir.db()).unwrap().len();
+    assert_eq!(outbox.inner.spool.ids().unwrap().len(), 20);
     let report = outbox.purge_payloads(now_millis()).unwrap();
     assert_eq!(report.purged, 20);
-    assert!(report.vacuumed_pages > 0);
-    outbox.checkpoint().unwrap();
-    let after = std::fs::metadata(dir.db()).unwrap().len();
-    assert!(after < before / 4, "{before} → {after} bytes");
+    assert!(outbox.inner.spool.ids().unwrap().is_empty());
+    for id in &ids {
+        assert!(matches!(outbox.payload(id), Err(OutboxError::Purged(_))));
+    }
 }
 
 #[test]
@@ -360,8 +367,9 @@ fn a_full_disk_refuses_new_transactions_and_keeps_the_stored_ones() {
             Ok(())
         })
         .unwrap();
+    // The payload file is written; the row, with a summary of 1 MB, does not fit.
     let mut big = new_tx(CPF, 2);
-    big.payload = vec![7; 1 << 20];
+    big.summary = serde_json::json!({ "pad": "x".repeat(1 << 20) });
     let e = outbox.enqueue(big).unwrap_err();
     assert!(e.is_storage(), "{e:?}");
     assert!(
@@ -370,6 +378,11 @@ fn a_full_disk_refuses_new_transactions_and_keeps_the_stored_ones() {
     );
     assert!(outbox.get_by_timestamp(2).is_none());
     assert_eq!(
+        outbox.inner.spool.ids().unwrap(),
+        std::slice::from_ref(&kept),
+        "file left behind"
+    );
+    assert_eq!(
         outbox.payload(&kept).unwrap().unwrap(),
         biometric_tx(CPF, 1).payload
     );
@@ -377,6 +390,27 @@ fn a_full_disk_refuses_new_transactions_and_keeps_the_stored_ones() {
     let reopened = Outbox::open(dir.db(), test_key()).unwrap();
     assert_eq!(reopened.counts().unwrap()[&TxState::Pending], 1);
     assert!(reopened.payload(&kept).unwrap().is_some());
+}
+
+#[test]
+fn a_full_disk_under_the_payload_files_refuses_the_transaction_and_leaves_nothing() {
+    let dir = Scratch::new("full-files");
+    let outbox = Outbox::open(dir.db(), test_key()).unwrap();
+    let kept = outbox.enqueue(biometric_tx(CPF, 1)).unwrap();
+    *outbox.inner.spool.refuse_writes.lock().unwrap() = Some(libc::ENOSPC);
+    let e = outbox.enqueue(biometric_tx(CPF, 2)).unwrap_err();
+    assert!(e.is_storage(), "{e:?}");
+    let payloads = outbox.inner.spool.dir().display().to_string();
+    assert!(e.to_string().contains(&payloads), "{e}");
+    assert!(outbox.get_by_timestamp(2).is_none());
+    assert_eq!(outbox.inner.spool.ids().unwrap(), [kept]);
+    // Room again: the same transaction is taken.
+    *outbox.inner.spool.refuse_writes.lock().unwrap() = None;
+    let id = outbox.enqueue(biometric_tx(CPF, 2)).unwrap();
+    assert_eq!(
+        outbox.payload(&id).unwrap().unwrap(),
+        biometric_tx(CPF, 2).payload
+    );
 }
 
 impl Outbox {
@@ -446,4 +480,63 @@ fn an_announced_send_is_checked_after_a_crash_and_an_outcome_clears_it() {
         TxState::Pending
     );
     assert_eq!(outbox.get(&quiet).unwrap().unwrap().state, TxState::Pending);
+}
+
+#[test]
+fn payload_files_are_checked_against_their_rows_at_open() {
+    let dir = Scratch::new("spool-recovery");
+    let (lost, cut, purged, twin) = {
+        let outbox = Outbox::open(dir.db(), test_key()).unwrap();
+        let lost = outbox.enqueue(biometric_tx(CPF, 1)).unwrap();
+        let cut = outbox.enqueue(biometric_tx(CPF, 2)).unwrap();
+        let purged = outbox.enqueue(biometric_tx(CPF, 3)).unwrap();
+        let twin = outbox.enqueue(biometric_tx(CPF, 4)).unwrap();
+        outbox.mark_sending(&purged).unwrap();
+        outbox.mark_delivered(&purged, "tg", None, None).unwrap();
+        let spool = &outbox.inner.spool;
+        // The purge marked the row; its file's removal was cut off.
+        let file = std::fs::read(spool.path(&purged)).unwrap();
+        outbox.purge_payloads(now_millis()).unwrap();
+        std::fs::write(spool.path(&purged), file).unwrap();
+        // A power cut lost the rows of `lost` (its enqueue had answered) and of `cut`, whose
+        // file was cut short too (its enqueue had not answered).
+        let bytes = std::fs::read(spool.path(&cut)).unwrap();
+        std::fs::write(spool.path(&cut), &bytes[..bytes.len() / 2]).unwrap();
+        outbox
+            .with(|c| {
+                c.execute_batch("PRAGMA foreign_keys = OFF")?;
+                for id in [&lost, &cut] {
+                    c.execute("DELETE FROM summaries WHERE transaction_id = ?1", [id])?;
+                    c.execute("DELETE FROM transactions WHERE id = ?1", [id])?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        // A second file for the stored (CPF, timestamp) of `twin`, under another id.
+        let other = uuid::Uuid::now_v7().to_string();
+        std::fs::copy(spool.path(&twin), spool.path(&other)).unwrap();
+        (lost, cut, purged, twin)
+    };
+    let outbox = Outbox::open(dir.db(), test_key()).unwrap();
+    let rebuilt = outbox.get(&lost).unwrap().unwrap();
+    assert_eq!(rebuilt.state, TxState::Pending);
+    assert_eq!((rebuilt.cpf.digits(), rebuilt.timestamp), (CPF, 1));
+    assert_eq!(
+        outbox.payload(&lost).unwrap().unwrap(),
+        biometric_tx(CPF, 1).payload
+    );
+    assert_eq!(
+        outbox.summary(&lost).unwrap(),
+        Some(biometric_tx(CPF, 1).summary)
+    );
+    assert!(outbox.get(&cut).unwrap().is_none());
+    let mut left = outbox.inner.spool.ids().unwrap();
+    left.sort();
+    let mut want = vec![lost, twin];
+    want.sort();
+    assert_eq!(left, want, "cut, purged and duplicate files dropped");
+    assert!(matches!(
+        outbox.payload(&purged),
+        Err(OutboxError::Purged(_))
+    ));
 }

@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::blob::Blob;
-use rusqlite::{params, Connection, OptionalExtension, Row, MAIN_DB};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use state_machine::{Millis, Mode};
 
 use super::{
     columns, now_millis,
-    seal::{Cipher, SealError, Sealed},
+    seal::SealError,
+    spool::{self, Header},
     DeliveryAttempt, Failure, NewTransaction, Outbox, OutboxError, StoredTransaction, TxState,
 };
 
@@ -31,15 +31,6 @@ const BY_TGUID: &str = concat!(
 /// A transaction and, while it is owed to the server, its opened payload.
 pub type ForSend = (StoredTransaction, Option<Vec<u8>>);
 
-/// A transaction's payload as stored: sealed, or gone after the retention period.
-struct StoredPayload {
-    data: Vec<u8>,
-    key_id: Option<String>,
-    nonce: Option<Vec<u8>>,
-    cipher: Option<String>,
-    purged: bool,
-}
-
 /// By station id, or else by the server's TGUID.
 fn find(conn: &Connection, id_or_tguid: &str) -> Result<Option<StoredTransaction>, Failure> {
     if let Some(t) = conn
@@ -53,88 +44,6 @@ fn find(conn: &Connection, id_or_tguid: &str) -> Result<Option<StoredTransaction
         .prepare_cached(BY_TGUID)?
         .query_row([id_or_tguid], read_row)
         .optional()?)
-}
-
-/// The sealed payload of transaction `id` (`None`: no such transaction).
-fn read_sealed(conn: &Connection, id: &str) -> Result<Option<StoredPayload>, Failure> {
-    let purged: Option<Option<i64>> = conn
-        .prepare_cached("SELECT payload_purged_at FROM transactions WHERE id = ?1")?
-        .query_row([id], |r| r.get(0))
-        .optional()?;
-    purged
-        .map(|purged| read_stored(conn, &mut None, id, purged.is_some()))
-        .transpose()
-}
-
-/// What opening a transaction's payload needs besides its bytes: the blob's row, key,
-/// nonce and cipher, from the index that holds them all (migration v5). In the table they
-/// lie past the blob, at the end of its chain of overflow pages.
-pub(super) const PAYLOAD_OPENING: &str =
-    "SELECT rowid, key_id, nonce, cipher FROM payloads INDEXED BY payloads_opening
-     WHERE transaction_id = ?1";
-
-/// The sealed payload of a transaction known to exist, `purged` or not. The blob is read
-/// straight into its buffer, without SQLite's own copy of it, through `blob`: a handle left
-/// open by the previous read of the same read transaction is moved to this row, which spares
-/// compiling a new one for each payload.
-fn read_stored<'c>(
-    conn: &'c Connection,
-    blob: &mut Option<Blob<'c>>,
-    id: &str,
-    purged: bool,
-) -> Result<StoredPayload, Failure> {
-    type Row = (i64, Option<String>, Option<Vec<u8>>, Option<String>);
-    let row: Option<Row> = match purged {
-        true => None,
-        false => conn
-            .prepare_cached(PAYLOAD_OPENING)?
-            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-            .optional()?,
-    };
-    let Some((rowid, key_id, nonce, cipher)) = row else {
-        return Ok(StoredPayload {
-            data: Vec::new(),
-            key_id: None,
-            nonce: None,
-            cipher: None,
-            purged,
-        });
-    };
-    // A handle that failed is aborted for good: the next payload opens its own.
-    let data = read_blob(conn, blob, rowid);
-    if data.is_err() {
-        *blob = None;
-    }
-    Ok(StoredPayload {
-        data: data?,
-        key_id,
-        nonce,
-        cipher,
-        purged,
-    })
-}
-
-/// The blob of payload row `rowid`, through `blob` (moved to the row, or opened).
-fn read_blob<'c>(
-    conn: &'c Connection,
-    blob: &mut Option<Blob<'c>>,
-    rowid: i64,
-) -> rusqlite::Result<Vec<u8>> {
-    let handle = match blob {
-        Some(open) => {
-            open.reopen(rowid)?;
-            open
-        }
-        None => blob.insert(conn.blob_open(MAIN_DB, c"payloads", c"sealed", rowid, true)?),
-    };
-    // Read into the buffer's spare capacity: zeroing a payload-sized buffer first would
-    // cost as much as the read.
-    let len = handle.len();
-    let mut data = Vec::with_capacity(len);
-    handle.raw_read_at_exact(&mut data.spare_capacity_mut()[..len], 0)?;
-    // SAFETY: `raw_read_at_exact` initialised the first `len` bytes, or failed.
-    unsafe { data.set_len(len) };
-    Ok(data)
 }
 
 /// The associated data a transaction's payload is sealed under: its station id.
@@ -185,18 +94,62 @@ fn read_row(row: &Row<'_>) -> rusqlite::Result<StoredTransaction> {
     })
 }
 
+/// The id of the transaction stored for (`cpf`, `timestamp`), if any.
+fn find_same(conn: &Connection, cpf: &str, timestamp: i64) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached("SELECT id FROM transactions WHERE cpf = ?1 AND timestamp = ?2")?
+        .query_row(params![cpf, timestamp], |r| r.get(0))
+        .optional()
+}
+
+/// Inserts transaction `id` as its payload file's `header` describes it, PENDING and due at
+/// its creation, with its summary. `Some(existing)`: (CPF, timestamp) is already stored, as
+/// `existing`; nothing was written.
+pub(super) fn insert_row(
+    db: &Connection,
+    id: &str,
+    header: &Header,
+) -> rusqlite::Result<Option<String>> {
+    // Cached: preparing these statements cost each enqueue ~30 us of CPU.
+    let inserted = db
+        .prepare_cached(
+            "INSERT INTO transactions (id, mode, cpf, operator, timestamp, created_at, state,
+                 attempts, next_attempt_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'PENDING', 0, ?6)
+             ON CONFLICT (cpf, timestamp) DO NOTHING",
+        )?
+        .execute(params![
+            id,
+            header.mode,
+            header.cpf,
+            header.operator,
+            header.timestamp,
+            header.created_at
+        ])?;
+    if inserted == 0 {
+        let existing = find_same(db, &header.cpf, header.timestamp)?;
+        return Ok(Some(existing.unwrap_or_default()));
+    }
+    db.prepare_cached("INSERT INTO summaries (transaction_id, summary) VALUES (?1, ?2)")?
+        .execute(params![id, header.summary])?;
+    Ok(None)
+}
+
 impl Outbox {
-    /// Stores a new transaction as `PENDING`, due now; durable when this returns (WAL with
-    /// `synchronous = FULL`). Returns the station id: a UUID v7, which begins with its creation
-    /// time, so that ids of transactions stored one after another sort together and the
-    /// indexes keyed by them (rows, payloads, delivery attempts) grow at their end instead of
-    /// at random pages: a Resend All, which sends in creation order, then finds and updates
-    /// neighbours on the same few pages.
+    /// Stores a new transaction as `PENDING`, due now; durable when this returns: its payload
+    /// file is synced, and the row, committed without a sync of its own, is rebuilt from that
+    /// file should a power cut lose it (`spool.rs`). Returns the station id: a UUID v7, which
+    /// begins with its creation time, so that ids of transactions stored one after another
+    /// sort together and the indexes keyed by them (rows, delivery attempts) grow at their end
+    /// instead of at random pages: a Resend All, which sends in creation order, then finds and
+    /// updates neighbours on the same few pages.
     pub fn enqueue(&self, tx: NewTransaction) -> Result<String, OutboxError> {
         let mode = mode_str(tx.mode)?;
+        let (cpf, timestamp) = (tx.cpf.digits().to_string(), to_i64(tx.timestamp));
+        // A duplicate is refused before its payload is written.
+        if let Some(existing) = self.read(|conn| Ok(find_same(conn, &cpf, timestamp)?))? {
+            return Err(OutboxError::Duplicate { id: existing });
+        }
         let id = uuid::Uuid::now_v7().to_string();
-        let now = to_i64(now_millis());
-        let summary = tx.summary.to_string();
         let key = &self.inner.key;
         let sealed = key
             .seal_owned(&payload_context(&id), tx.payload)
@@ -204,42 +157,38 @@ impl Outbox {
                 what: format!("transaction {id}"),
                 source,
             })?;
-        self.with(|conn| {
-            let db = conn.transaction()?;
-            // Cached: preparing these three statements cost each enqueue ~30 us of CPU.
-            let inserted = db
-                .prepare_cached(
-                    "INSERT INTO transactions (id, mode, cpf, operator, timestamp, created_at, state,
-                         attempts, next_attempt_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'PENDING', 0, ?6)
-                     ON CONFLICT (cpf, timestamp) DO NOTHING",
-                )?
-                .execute(params![
-                    id,
-                    mode,
-                    tx.cpf.digits(),
-                    tx.operator.digits(),
-                    to_i64(tx.timestamp),
-                    now
-                ])?;
-            if inserted == 0 {
-                let existing: String = db.query_row(
-                    "SELECT id FROM transactions WHERE cpf = ?1 AND timestamp = ?2",
-                    params![tx.cpf.digits(), to_i64(tx.timestamp)],
-                    |r| r.get(0),
-                )?;
-                return Err(OutboxError::Duplicate { id: existing }.into());
-            }
-            db.prepare_cached(
-                "INSERT INTO payloads (transaction_id, sealed, key_id, nonce, cipher)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![id, sealed.data, key.id(), sealed.nonce, sealed.cipher.as_str()])?;
-            db.prepare_cached("INSERT INTO summaries (transaction_id, summary) VALUES (?1, ?2)")?
-                .execute(params![id, summary])?;
-            db.commit()?;
-            Ok(())
-        })?;
+        let header = Header {
+            key_id: key.id().to_string(),
+            cipher: sealed.cipher.as_str().to_string(),
+            nonce: spool::nonce_text(&sealed.nonce),
+            len: sealed.data.len() as u64,
+            mode: mode.to_string(),
+            cpf,
+            operator: tx.operator.digits().to_string(),
+            timestamp,
+            created_at: to_i64(now_millis()),
+            summary: tx.summary.to_string(),
+        };
+        let spool = &self.inner.spool;
+        spool
+            .write(&id, &header, &sealed.data)
+            .map_err(|e| self.payload_file_error(&id, e))?;
+        let stored = self.with(|conn| {
+            super::relaxed_sync(conn, |conn| {
+                let db = conn.transaction()?;
+                if let Some(existing) = insert_row(&db, &id, &header)? {
+                    return Err(OutboxError::Duplicate { id: existing }.into());
+                }
+                db.commit()?;
+                Ok(())
+            })
+        });
+        if let Err(e) = stored {
+            // Nothing stays behind a refused enqueue (if this fails too, the next open
+            // finds a file whose row is a duplicate, or none, and drops or rebuilds it).
+            let _ = spool.remove(&id);
+            return Err(e);
+        }
         tracing::info!(id = %id, mode, cpf = %tx.cpf.masked(), "transaction stored in the outbox");
         Ok(id)
     }
@@ -270,36 +219,17 @@ impl Outbox {
             .map_err(OutboxError::alone)
     }
 
-    /// [`Outbox::get_for_send`] for several transactions, in one read transaction: pages
-    /// they share (the tables' and indexes' inner pages, neighbouring rows) are read once.
-    /// One result per id, in order.
+    /// [`Outbox::get_for_send`] for several transactions: their rows in one read transaction
+    /// (pages they share, inner pages and neighbouring rows, are read once), then the payload
+    /// files of those still owed to the server. One result per id, in order.
     pub fn get_many_for_send(&self, ids: &[String]) -> Vec<Result<Option<ForSend>, OutboxError>> {
         let path = &self.inner.path;
         let found = self.read(|conn| {
             let snapshot = conn.unchecked_transaction()?;
-            let mut blob = None;
-            let found = ids
+            Ok(ids
                 .iter()
-                .map(|id| {
-                    let Some(t) = find(&snapshot, id)? else {
-                        return Ok(None);
-                    };
-                    // The row was just read: its purge is known, only the payload is left.
-                    let sealed = match t.state.is_undelivered() {
-                        true => Some(read_stored(
-                            &snapshot,
-                            &mut blob,
-                            &t.id,
-                            t.payload_purged_at.is_some(),
-                        )?),
-                        false => None,
-                    };
-                    Ok(Some((t, sealed)))
-                })
-                .collect::<Vec<Result<_, Failure>>>();
-            // The handle ends before the read transaction it reads in.
-            drop(blob);
-            Ok(found)
+                .map(|id| find(&snapshot, id))
+                .collect::<Vec<Result<_, Failure>>>())
         });
         let found = match found {
             Ok(found) => found,
@@ -308,12 +238,13 @@ impl Outbox {
         found
             .into_iter()
             .map(|row| {
-                let Some((t, sealed)) = row.map_err(|f| super::unwrap_failure(path, f))? else {
+                let Some(t) = row.map_err(|f| super::unwrap_failure(path, f))? else {
                     return Ok(None);
                 };
-                let payload = sealed
-                    .map(|sealed| self.open_payload(&t.id, sealed))
-                    .transpose()?;
+                let payload = match t.state.is_undelivered() {
+                    true => Some(self.open_payload(&t.id, t.payload_purged_at.is_some())?),
+                    false => None,
+                };
                 Ok(Some((t, payload)))
             })
             .collect()
@@ -322,30 +253,43 @@ impl Outbox {
     /// The stored request body, opened. `None`: no such transaction; `Purged` once the
     /// retention period dropped it.
     pub fn payload(&self, id: &str) -> Result<Option<Vec<u8>>, OutboxError> {
-        self.read(|conn| read_sealed(conn, id))?
-            .map(|sealed| self.open_payload(id, sealed))
+        let purged: Option<Option<i64>> = self.read(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT payload_purged_at FROM transactions WHERE id = ?1")?
+                .query_row([id], |r| r.get(0))
+                .optional()?)
+        })?;
+        purged
+            .map(|purged| self.open_payload(id, purged.is_some()))
             .transpose()
     }
 
-    fn open_payload(&self, id: &str, stored: StoredPayload) -> Result<Vec<u8>, OutboxError> {
-        if stored.purged {
+    /// Reads and opens the payload file of transaction `id`, `purged` or not.
+    fn open_payload(&self, id: &str, purged: bool) -> Result<Vec<u8>, OutboxError> {
+        if purged {
             return Err(OutboxError::Purged(id.to_string()));
         }
+        let (header, sealed) = match self.inner.spool.read(id) {
+            Ok(Some(found)) => found,
+            Ok(None) => return Err(OutboxError::PayloadMissing(id.to_string())),
+            Err(e) => return Err(self.payload_file_error(id, e)),
+        };
         let key = &self.inner.key;
         let sealed_error = |source| OutboxError::Sealed {
             what: format!("transaction {id}"),
             source,
         };
-        if stored.key_id.as_deref() != Some(key.id()) {
+        if header.key_id != key.id() {
             return Err(sealed_error(SealError::Forged));
         }
-        let cipher = Cipher::from_column(stored.cipher.as_deref()).ok_or(SealError::UnknownCipher);
-        let sealed = Sealed {
-            cipher: cipher.map_err(sealed_error)?,
-            nonce: stored.nonce.unwrap_or_default(),
-            data: stored.data,
-        };
         key.open(&payload_context(id), sealed).map_err(sealed_error)
+    }
+
+    pub(super) fn payload_file_error(&self, id: &str, source: std::io::Error) -> OutboxError {
+        OutboxError::PayloadFile {
+            path: self.inner.spool.path(id),
+            source,
+        }
     }
 
     /// Every recorded attempt, oldest first.

@@ -363,7 +363,7 @@ impl Outbox {
         })?;
         at_rest::ensure_incremental_vacuum(&conn, &path).map_err(classify)?;
         let spool = spool::Spool::open(&path).map_err(|source| OutboxError::Directory {
-            path: path.clone(),
+            path: spool::Spool::dir_of(&path),
             source,
         })?;
         let conn = Arc::new(Mutex::new(conn));

@@ -65,11 +65,16 @@ pub(super) struct Spool {
 pub(super) struct Damaged(String);
 
 impl Spool {
-    /// The directory beside the database at `db` (created 0700 when absent).
-    pub(super) fn open(db: &Path) -> io::Result<Spool> {
+    /// The directory beside the database at `db`.
+    pub(super) fn dir_of(db: &Path) -> PathBuf {
         let mut name = db.file_name().unwrap_or_default().to_os_string();
         name.push("-payloads");
-        let dir = db.with_file_name(name);
+        db.with_file_name(name)
+    }
+
+    /// [`Spool::dir_of`] `db`, created 0700 when absent.
+    pub(super) fn open(db: &Path) -> io::Result<Spool> {
+        let dir = Spool::dir_of(db);
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)

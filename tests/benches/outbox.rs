@@ -21,8 +21,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
+use std::{io::Write, os::unix::fs::FileExt, sync::Arc};
 
 use daemon::app::Options;
 use daemon::outbox::{NewTransaction, Outbox, SealKey};
@@ -158,8 +158,6 @@ fn new_tx(cpf_digits: &str, timestamp: u64, payload: Vec<u8>, summary: Value) ->
 /// two Capture Sends and the outbox checkpoints its WAL in between). The enqueues and their
 /// baselines take turns, so that both see the same moments of the machine's drift.
 fn bench_enqueue(dir: &Path) {
-    use std::io::Write;
-    use std::os::unix::fs::FileExt;
     let payload: Vec<u8> = (0..1 << 20)
         .map(|i: u32| (i.wrapping_mul(2654435761) >> 13) as u8)
         .collect();

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use state_machine::DeliveryOutcome;
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::{Claim, Courier, CourierError, Inner, ResendSummary, PAGE, RETRY_MIN_WAIT, RETRY_TICK};
@@ -14,8 +15,9 @@ use crate::outbox::{now_millis, ForSend, OutboxError, PurgeReport, StoredTransac
 
 /// How many transactions of a Resend All are claimed and read together: one trip to the
 /// blocking pool and one SQLite read transaction, in which the pages they share (inner
-/// pages, neighbouring rows) are read once. The next group is read while this one is sent,
-/// so at most two groups' payloads (about 2 MB at 120 kB each) wait in memory.
+/// pages, neighbouring rows) are read once. Groups are read ahead of the sends (see
+/// [`Inner::read_ahead`]): at most three groups' payloads (about 3 MB at 120 kB each) wait in
+/// memory.
 const READ_AHEAD: usize = 8;
 
 /// A claimed transaction, read for its send.
@@ -105,41 +107,21 @@ impl Inner {
         let undelivered = self.db(|o| o.counts()).await?;
         self.progress
             .begin(super::progress::resendable(&undelivered));
-        // The next page is read and announced while this one is being sent, so the sends
-        // never wait for the announcement's fsync.
-        let mut next = tokio::spawn(self.clone().announce_page(None));
-        loop {
-            let page = next
-                .await
-                .map_err(|e| CourierError::Task(e.to_string()))??;
-            let Some(last) = page.last().cloned() else {
-                break;
-            };
-            next = tokio::spawn(self.clone().announce_page(Some(last)));
-            // Claimed and read a group at a time, the next group while this one is sent.
-            let mut groups = page.chunks(READ_AHEAD).map(<[String]>::to_vec);
-            let mut reading = groups
-                .next()
-                .map(|g| tokio::spawn(self.clone().read_group(g)));
-            while let Some(read) = reading.take() {
-                let group = read
-                    .await
-                    .map_err(|e| CourierError::Task(e.to_string()))??;
-                reading = groups
-                    .next()
-                    .map(|g| tokio::spawn(self.clone().read_group(g)));
-                for (claim, id, found) in group {
-                    let permit = self.slot().await;
-                    let inner = self.clone();
-                    tasks.spawn(async move {
-                        inner
-                            .deliver_loaded(claim, id, found?, true, Some(permit))
-                            .await
-                    });
-                    while let Some(done) = tasks.try_join_next() {
-                        tally(&mut summary, done);
-                        self.progress.advance(&summary); // status hook
-                    }
+        // Pages are announced and groups read by a task of their own, ahead of the sends.
+        let (ready, mut groups) = mpsc::channel(1);
+        tokio::spawn(self.clone().read_ahead(ready));
+        while let Some(group) = groups.recv().await {
+            for (claim, id, found) in group? {
+                let permit = self.slot().await;
+                let inner = self.clone();
+                tasks.spawn(async move {
+                    inner
+                        .deliver_loaded(claim, id, found?, true, Some(permit))
+                        .await
+                });
+                while let Some(done) = tasks.try_join_next() {
+                    tally(&mut summary, done);
+                    self.progress.advance(&summary); // status hook
                 }
             }
         }
@@ -161,6 +143,36 @@ impl Inner {
             "resend all finished"
         );
         Ok(summary)
+    }
+
+    /// Resend All's supply of transactions: every undelivered one, page after page, claimed
+    /// and read a group at a time into `ready`, which holds one group while the pass sends
+    /// another and the next is read. The next page is read and announced while this one is
+    /// being read, so reading never waits for the announcement's fsync; the supply runs on
+    /// across pages, so the sends never wait at a page's end. Stops at the last page, at the
+    /// first error (passed on), or when the pass stops listening.
+    async fn read_ahead(self: Arc<Self>, ready: mpsc::Sender<Result<Vec<Loaded>, CourierError>>) {
+        let supply = async {
+            let mut next = tokio::spawn(self.clone().announce_page(None));
+            loop {
+                let page = next
+                    .await
+                    .map_err(|e| CourierError::Task(e.to_string()))??;
+                let Some(last) = page.last().cloned() else {
+                    return Ok(());
+                };
+                next = tokio::spawn(self.clone().announce_page(Some(last)));
+                for group in page.chunks(READ_AHEAD) {
+                    let loaded = self.clone().read_group(group.to_vec()).await?;
+                    if ready.send(Ok(loaded)).await.is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+        };
+        if let Err(e) = supply.await {
+            let _ = ready.send(Err(e)).await;
+        }
     }
 
     /// A background send slot, once one is free.

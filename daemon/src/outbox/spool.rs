@@ -145,7 +145,7 @@ impl Spool {
 
     /// The header and sealed bytes of `id`'s file; `None`: no such file.
     pub(super) fn read(&self, id: &str) -> io::Result<Option<(Header, Sealed)>> {
-        let mut file = match File::open(self.path(id)) {
+        let mut file = match open_for_reading(&self.path(id)) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
@@ -221,6 +221,21 @@ fn is_file_name(id: &str) -> bool {
 
 fn damaged(why: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, Damaged(why.to_string()))
+}
+
+/// Opens a payload file without updating its access time: under `relatime` the first read
+/// after the write would dirty the inode, and a drain of thousands of files would write
+/// them all back to the disk. `O_NOATIME` is for the file's owner (or `CAP_FOWNER`); any
+/// other reader opens it the usual way.
+fn open_for_reading(path: &Path) -> io::Result<File> {
+    match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOATIME)
+        .open(path)
+    {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => File::open(path),
+        opened => opened,
+    }
 }
 
 fn short(e: io::Error) -> io::Error {
@@ -301,5 +316,26 @@ mod tests {
         assert_eq!(mode & 0o777, 0o700);
         std::fs::write(spool.dir().join("notes.txt"), b"x").unwrap();
         assert!(spool.ids().unwrap().is_empty());
+    }
+
+    #[test]
+    fn reading_a_payload_leaves_its_access_time_alone() {
+        let dir = Scratch::new("spool-atime");
+        std::fs::create_dir_all(&dir.0).unwrap();
+        let spool = Spool::open(&dir.db()).unwrap();
+        let id = uuid::Uuid::now_v7().to_string();
+        spool.write(&id, &header(5), b"hello").unwrap();
+        // Two days old: `relatime` (and `strictatime`) would bring it up to date on a read.
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86_400);
+        let file = File::options().write(true).open(spool.path(&id)).unwrap();
+        file.set_times(std::fs::FileTimes::new().set_accessed(old))
+            .unwrap();
+        drop(file);
+        assert!(spool.read(&id).unwrap().is_some());
+        let accessed = std::fs::metadata(spool.path(&id))
+            .unwrap()
+            .accessed()
+            .unwrap();
+        assert_eq!(accessed, old);
     }
 }

@@ -275,13 +275,19 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_payload_file_reads_back_whole_and_a_cut_one_is_known() {
-        let dir = Scratch::new("spool");
+    /// A spool in a scratch directory `name`, holding one file of five sealed bytes.
+    fn one_file(name: &str) -> (Scratch, Spool, String) {
+        let dir = Scratch::new(name);
         std::fs::create_dir_all(&dir.0).unwrap();
         let spool = Spool::open(&dir.db()).unwrap();
         let id = uuid::Uuid::now_v7().to_string();
         spool.write(&id, &header(5), b"hello").unwrap();
+        (dir, spool, id)
+    }
+
+    #[test]
+    fn a_payload_file_reads_back_whole_and_a_cut_one_is_known() {
+        let (_dir, spool, id) = one_file("spool");
         let (h, sealed) = spool.read(&id).unwrap().unwrap();
         assert_eq!(h, header(5));
         assert_eq!(sealed.data, b"hello");
@@ -320,11 +326,7 @@ mod tests {
 
     #[test]
     fn reading_a_payload_leaves_its_access_time_alone() {
-        let dir = Scratch::new("spool-atime");
-        std::fs::create_dir_all(&dir.0).unwrap();
-        let spool = Spool::open(&dir.db()).unwrap();
-        let id = uuid::Uuid::now_v7().to_string();
-        spool.write(&id, &header(5), b"hello").unwrap();
+        let (_dir, spool, id) = one_file("spool-atime");
         // Two days old: `relatime` (and `strictatime`) would bring it up to date on a read.
         let old = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86_400);
         let file = File::options().write(true).open(spool.path(&id)).unwrap();

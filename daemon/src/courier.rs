@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
 use rand::Rng;
 use state_machine::{DeliveryOutcome, Millis, Mode};
 use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
@@ -459,7 +460,7 @@ impl Inner {
     async fn send(
         self: &Arc<Self>,
         t: &StoredTransaction,
-        payload: Option<Vec<u8>>,
+        payload: Option<Bytes>,
         start: SendStart,
         permit: Option<OwnedSemaphorePermit>,
     ) -> Result<DeliveryOutcome, CourierError> {
@@ -477,7 +478,7 @@ impl Inner {
         }
         let failures = t.attempts + 1;
         let started = std::time::Instant::now(); // status hook: send latency
-        let outcome = self.upstream.submit_raw(t.mode, payload.into()).await;
+        let outcome = self.upstream.submit_raw(t.mode, payload).await;
         crate::status::metrics::METRICS.send(started.elapsed(), outcome.as_ref().err()); // status hook
         let next = self.next_attempt(failures);
         let record = |outcome: OwnedOutcome| self.record(id.clone(), outcome, start);

@@ -224,8 +224,11 @@ impl Outbox {
             match purged {
                 Some(false) => {}
                 Some(true) => drop_file("its transaction's payload was purged")?,
-                None => match spool.read(&id) {
-                    Ok(Some((header, _))) => {
+                None => match spool
+                    .read(&id)
+                    .and_then(|f| f.map(|f| f.header()).transpose())
+                {
+                    Ok(Some(header)) => {
                         let existing = self.with(|conn| {
                             let db = conn.transaction()?;
                             let existing = insert_row(&db, &id, &header)?;

@@ -298,24 +298,32 @@ impl SealKey {
 
     /// Opens what [`SealKey::seal`] sealed under the same `context`, in place.
     pub fn open(&self, context: &str, sealed: Sealed) -> Result<Vec<u8>, SealError> {
-        let nonce: [u8; NONCE_LEN] = sealed
-            .nonce
-            .as_slice()
-            .try_into()
-            .map_err(|_| SealError::Forged)?;
         let mut data = sealed.data;
+        let n = self.open_in_place(context, sealed.cipher, &sealed.nonce, &mut data)?;
+        data.truncate(n);
+        Ok(data)
+    }
+
+    /// Opens sealed bytes (ciphertext and tag) where they lie: the plain bytes are left at
+    /// the start of `data`; answers their length.
+    pub fn open_in_place(
+        &self,
+        context: &str,
+        cipher: Cipher,
+        nonce: &[u8],
+        data: &mut [u8],
+    ) -> Result<usize, SealError> {
+        let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| SealError::Forged)?;
         let plain = self
             .aeads
-            .of(sealed.cipher)
+            .of(cipher)
             .open_in_place(
                 Nonce::assume_unique_for_key(nonce),
                 Aad::from(context.as_bytes()),
-                &mut data,
+                data,
             )
             .map_err(|_| SealError::Forged)?;
-        let n = plain.len();
-        data.truncate(n);
-        Ok(data)
+        Ok(plain.len())
     }
 }
 

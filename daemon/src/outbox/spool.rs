@@ -19,15 +19,19 @@
 //! dropped (its enqueue never answered). The sealed bytes are exactly what the `payloads`
 //! table held (same key, nonce and associated data), so older databases move out unchanged.
 
-use std::fs::{File, OpenOptions};
+use std::ffi::CString;
+use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::ops::Range;
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::seal::Sealed;
+use super::seal::Cipher;
 
 const MAGIC: &[u8; 8] = b"SPIDDTX1";
 /// A header is a few hundred bytes plus the capture summary (~1 kB).
@@ -51,9 +55,110 @@ pub(super) struct Header {
     pub summary: String,
 }
 
+/// What a send needs of a header: how to open the sealed bytes. The rest (the summary
+/// above all) is skipped, not unescaped.
+#[derive(Deserialize)]
+struct SealFields {
+    key_id: String,
+    cipher: String,
+    nonce: String,
+    len: u64,
+}
+
+/// A payload file read whole, its sealed bytes opened in place (see [`PayloadFile::open`]).
+pub(super) struct PayloadFile {
+    bytes: Vec<u8>,
+    /// Where the header's JSON lies in `bytes`; the sealed bytes follow it to the end.
+    header: Range<usize>,
+    pub key_id: String,
+    pub cipher: Cipher,
+    pub nonce: Vec<u8>,
+}
+
+/// Sizes, never bytes: they are sealed biometric data.
+impl std::fmt::Debug for PayloadFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PayloadFile")
+            .field("key_id", &self.key_id)
+            .field("cipher", &self.cipher)
+            .field("header_bytes", &self.header.len())
+            .field("sealed_bytes", &(self.bytes.len() - self.header.end))
+            .finish()
+    }
+}
+
+impl PayloadFile {
+    /// Checks the layout: magic, a header that reads, and exactly as many sealed bytes as it
+    /// states.
+    fn parse(bytes: Vec<u8>) -> io::Result<PayloadFile> {
+        let head = bytes
+            .get(..12)
+            .ok_or_else(|| damaged("it ends inside its header"))?;
+        if &head[..8] != MAGIC {
+            return Err(damaged("it does not begin like a payload file"));
+        }
+        let header_len = u32::from_le_bytes(head[8..].try_into().expect("4 bytes"));
+        if header_len > MAX_HEADER {
+            return Err(damaged("its header is too long"));
+        }
+        let header = 12..12 + header_len as usize;
+        let json = bytes
+            .get(header.clone())
+            .ok_or_else(|| damaged("it ends inside its header"))?;
+        let fields: SealFields = serde_json::from_slice(json)
+            .map_err(|e| damaged(&format!("its header does not read: {e}")))?;
+        let held = (bytes.len() - header.end) as u64;
+        if held != fields.len {
+            return Err(damaged(&format!(
+                "it holds {held} sealed bytes, its header says {}",
+                fields.len
+            )));
+        }
+        let nonce = base64::engine::general_purpose::STANDARD
+            .decode(&fields.nonce)
+            .map_err(|_| damaged("its nonce is not base64"))?;
+        let cipher = Cipher::from_column(Some(&fields.cipher))
+            .ok_or_else(|| damaged("it names an unknown cipher"))?;
+        Ok(PayloadFile {
+            bytes,
+            header,
+            key_id: fields.key_id,
+            cipher,
+            nonce,
+        })
+    }
+
+    /// The whole header, as the file was written.
+    pub fn header(&self) -> io::Result<Header> {
+        serde_json::from_slice(&self.bytes[self.header.clone()])
+            .map_err(|e| damaged(&format!("its header does not read: {e}")))
+    }
+
+    /// The sealed bytes (ciphertext and tag).
+    #[cfg(test)]
+    pub fn sealed(&self) -> &[u8] {
+        &self.bytes[self.header.end..]
+    }
+
+    /// Opens the sealed bytes where they lie: `open` gets the cipher, the nonce and the
+    /// sealed bytes, leaves the plain bytes at their start and answers their length. The
+    /// plain bytes come out without a copy.
+    pub fn open<E>(
+        mut self,
+        open: impl FnOnce(Cipher, &[u8], &mut [u8]) -> Result<usize, E>,
+    ) -> Result<Bytes, E> {
+        let start = self.header.end;
+        let n = open(self.cipher, &self.nonce, &mut self.bytes[start..])?;
+        Ok(Bytes::from(self.bytes).slice(start..start + n))
+    }
+}
+
 /// The directory of payload files.
 pub(super) struct Spool {
     dir: PathBuf,
+    /// The directory, open: files are opened relative to it (one name to look up, not the
+    /// whole path) and it is synced through it.
+    handle: File,
     /// Tests: the error (errno) every write of a payload's bytes meets, as on a full disk.
     #[cfg(test)]
     pub(super) refuse_writes: std::sync::Mutex<Option<i32>>,
@@ -80,6 +185,7 @@ impl Spool {
             .mode(0o700)
             .create(&dir)?;
         Ok(Spool {
+            handle: File::open(&dir)?,
             dir,
             #[cfg(test)]
             refuse_writes: std::sync::Mutex::new(None),
@@ -103,18 +209,7 @@ impl Spool {
     /// Writes a new payload file and syncs it and the directory: on disk when this returns.
     /// A file already there (another enqueue under the same id) is an error.
     pub(super) fn write(&self, id: &str, header: &Header, sealed: &[u8]) -> io::Result<()> {
-        if !is_file_name(id) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{id:?} cannot name a payload file"),
-            ));
-        }
-        let path = self.path(id);
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)?;
+        let mut file = self.open_at(id, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL)?;
         let written = (|| {
             let json = serde_json::to_vec(header)?;
             let mut head = Vec::with_capacity(12 + json.len());
@@ -133,66 +228,80 @@ impl Spool {
         if written.is_err() {
             // Nothing may stay behind a refused enqueue; if even this fails, the next open
             // finds the file without a row and whole or not, drops or rebuilds it.
-            let _ = std::fs::remove_file(&path);
+            let _ = self.remove(id);
         }
         written
     }
 
     /// A new or removed directory entry on disk.
     pub(super) fn sync_dir(&self) -> io::Result<()> {
-        File::open(&self.dir)?.sync_all()
+        self.handle.sync_all()
     }
 
-    /// The header and sealed bytes of `id`'s file; `None`: no such file.
-    pub(super) fn read(&self, id: &str) -> io::Result<Option<(Header, Sealed)>> {
-        let mut file = match open_for_reading(&self.path(id)) {
+    /// `id`'s file, read whole and its layout checked; `None`: no such file. The send path
+    /// reads a file per transaction: one open (of a name in the open directory), one read
+    /// sized from the file's length, and the check for its end, whatever the payload's size.
+    pub(super) fn read(&self, id: &str) -> io::Result<Option<PayloadFile>> {
+        if !is_file_name(id) {
+            return Ok(None);
+        }
+        let mut file = match self.open_for_reading(id) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
-        let mut head = [0u8; 12];
-        file.read_exact(&mut head).map_err(short)?;
-        if &head[..8] != MAGIC {
-            return Err(damaged("it does not begin like a payload file"));
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        PayloadFile::parse(bytes).map(Some)
+    }
+
+    /// Opens `id`'s file without updating its access time: under `relatime` the first read
+    /// after the write would dirty the inode, and a drain of thousands of files would write
+    /// them all back to the disk. `O_NOATIME` is for the file's owner (or `CAP_FOWNER`); any
+    /// other reader opens it the usual way.
+    fn open_for_reading(&self, id: &str) -> io::Result<File> {
+        match self.open_at(id, libc::O_RDONLY | libc::O_NOATIME) {
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => self.open_at(id, libc::O_RDONLY),
+            opened => opened,
         }
-        let header_len = u32::from_le_bytes(head[8..].try_into().expect("4 bytes"));
-        if header_len > MAX_HEADER {
-            return Err(damaged("its header is too long"));
+    }
+
+    /// Opens `id`'s file in the open directory (a new one is created 0600): every file is
+    /// reached through the same directory, even if it is moved or deleted while spidd runs.
+    /// A name that cannot be a payload file's is refused.
+    fn open_at(&self, id: &str, flags: libc::c_int) -> io::Result<File> {
+        let name = file_name(id)?;
+        // SAFETY: `name` is a NUL-terminated string that outlives the call, and `handle` an
+        // open directory.
+        let fd = unsafe {
+            libc::openat(
+                self.handle.as_raw_fd(),
+                name.as_ptr(),
+                flags | libc::O_CLOEXEC,
+                0o600 as libc::c_uint,
+            )
+        };
+        match fd {
+            -1 => Err(io::Error::last_os_error()),
+            // SAFETY: `fd` was just opened here and nothing else owns it.
+            fd => Ok(unsafe { File::from_raw_fd(fd) }),
         }
-        let mut json = vec![0u8; header_len as usize];
-        file.read_exact(&mut json).map_err(short)?;
-        let header: Header = serde_json::from_slice(&json)
-            .map_err(|e| damaged(&format!("its header does not read: {e}")))?;
-        let nonce = base64::engine::general_purpose::STANDARD
-            .decode(&header.nonce)
-            .map_err(|_| damaged("its nonce is not base64"))?;
-        let cipher = super::seal::Cipher::from_column(Some(&header.cipher))
-            .ok_or_else(|| damaged("it names an unknown cipher"))?;
-        // Read into the buffer's spare capacity (no zeroing), one byte past the stated
-        // length to find a file longer than its header says.
-        let len = usize::try_from(header.len).map_err(|_| damaged("its length is too big"))?;
-        let mut data = Vec::with_capacity(len + 1);
-        (&mut file).take(len as u64 + 1).read_to_end(&mut data)?;
-        if data.len() != len {
-            return Err(damaged(&format!(
-                "it holds {} sealed bytes, its header says {len}",
-                data.len()
-            )));
-        }
-        Ok(Some((
-            header,
-            Sealed {
-                cipher,
-                nonce,
-                data,
-            },
-        )))
     }
 
     /// Removes `id`'s file; none there is fine. The directory is not synced: a removal lost
     /// to a power cut is redone by the next open's sweep.
     pub(super) fn remove(&self, id: &str) -> io::Result<()> {
-        match std::fs::remove_file(self.path(id)) {
+        if !is_file_name(id) {
+            return Ok(());
+        }
+        let name = file_name(id)?;
+        // SAFETY: as in `open_at`.
+        let removed = unsafe { libc::unlinkat(self.handle.as_raw_fd(), name.as_ptr(), 0) };
+        let result = match removed {
+            -1 => Err(io::Error::last_os_error()),
+            _ => Ok(()),
+        };
+        match result {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         }
@@ -215,34 +324,23 @@ impl Spool {
     }
 }
 
+/// `id` as a file name for the system calls; one that cannot be a payload file's is refused.
+fn file_name(id: &str) -> io::Result<CString> {
+    match is_file_name(id) {
+        true => Ok(CString::new(id).expect("checked: letters, digits and dashes")),
+        false => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{id:?} cannot name a payload file"),
+        )),
+    }
+}
+
 fn is_file_name(id: &str) -> bool {
     (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 fn damaged(why: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, Damaged(why.to_string()))
-}
-
-/// Opens a payload file without updating its access time: under `relatime` the first read
-/// after the write would dirty the inode, and a drain of thousands of files would write
-/// them all back to the disk. `O_NOATIME` is for the file's owner (or `CAP_FOWNER`); any
-/// other reader opens it the usual way.
-fn open_for_reading(path: &Path) -> io::Result<File> {
-    match OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOATIME)
-        .open(path)
-    {
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) => File::open(path),
-        opened => opened,
-    }
-}
-
-fn short(e: io::Error) -> io::Error {
-    match e.kind() {
-        io::ErrorKind::UnexpectedEof => damaged("it ends inside its header"),
-        _ => e,
-    }
 }
 
 /// Whether `e` says the file is not whole (as opposed to the disk failing).
@@ -288,10 +386,17 @@ mod tests {
     #[test]
     fn a_payload_file_reads_back_whole_and_a_cut_one_is_known() {
         let (_dir, spool, id) = one_file("spool");
-        let (h, sealed) = spool.read(&id).unwrap().unwrap();
-        assert_eq!(h, header(5));
-        assert_eq!(sealed.data, b"hello");
-        assert_eq!(sealed.nonce, vec![1, 2, 0xab]);
+        let file = spool.read(&id).unwrap().unwrap();
+        assert_eq!(file.header().unwrap(), header(5));
+        assert_eq!(file.sealed(), b"hello");
+        assert_eq!(file.nonce, vec![1, 2, 0xab]);
+        assert_eq!(file.cipher, Cipher::Aes256Gcm);
+        // Opened where it lies: the plain bytes come out of the file's own buffer.
+        let opened = file.open(|_, _, data| {
+            data[..2].copy_from_slice(b"hi");
+            Ok::<_, ()>(2)
+        });
+        assert_eq!(opened.unwrap(), &b"hi"[..]);
         assert_eq!(spool.ids().unwrap(), vec![id.clone()]);
         // A second file under the same id is refused, and the first stays.
         assert!(spool.write(&id, &header(1), b"x").is_err());
@@ -310,6 +415,28 @@ mod tests {
         spool.remove(&id).unwrap();
         spool.remove(&id).unwrap();
         assert!(spool.read(&id).unwrap().is_none());
+    }
+
+    #[test]
+    fn only_payload_names_reach_the_disk_and_only_through_the_open_directory() {
+        let (_dir, spool, id) = one_file("spool-names");
+        for bad in ["../spidd.db", "a/b", "", ".refused", "x\0y"] {
+            assert!(spool.read(bad).unwrap().is_none(), "{bad:?}");
+            let e = spool.write(bad, &header(1), b"x").unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{bad:?}");
+            spool.remove(bad).unwrap();
+        }
+        // The directory moved away under a running station: its files are still found
+        // through it, and nothing is written at the old path.
+        let moved = spool.dir().with_file_name("moved-payloads");
+        std::fs::rename(spool.dir(), &moved).unwrap();
+        assert!(spool.read(&id).unwrap().is_some());
+        let other = uuid::Uuid::now_v7().to_string();
+        spool.write(&other, &header(5), b"hello").unwrap();
+        assert!(moved.join(&other).exists());
+        assert!(!spool.dir().exists());
+        spool.remove(&id).unwrap();
+        assert!(!moved.join(&id).exists());
     }
 
     #[test]

@@ -85,7 +85,7 @@ fn a_send_reads_the_row_and_its_payload_only_while_it_is_owed() {
     let id = outbox.enqueue(new_tx(CPF, 1)).unwrap();
     let (t, payload) = outbox.get_for_send(&id).unwrap().unwrap();
     assert_eq!((t.id.as_str(), t.state), (id.as_str(), TxState::Pending));
-    assert_eq!(payload, Some(new_tx(CPF, 1).payload));
+    assert_eq!(payload, Some(new_tx(CPF, 1).payload.into()));
 
     outbox.mark_sending(&id).unwrap();
     outbox.mark_delivered(&id, "tguid-1", None, None).unwrap();
@@ -129,7 +129,7 @@ fn a_group_read_gives_each_transaction_its_own_payload() {
         };
         let (t, got) = found.unwrap();
         assert_eq!(&t.id, id);
-        assert_eq!(got, (i != 2).then(|| payload(i)), "transaction {i}");
+        assert_eq!(got, (i != 2).then(|| payload(i).into()), "transaction {i}");
     }
 }
 

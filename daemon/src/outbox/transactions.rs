@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use bytes::Bytes;
+
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use state_machine::{Millis, Mode};
 
@@ -29,7 +31,7 @@ const BY_TGUID: &str = concat!(
 );
 
 /// A transaction and, while it is owed to the server, its opened payload.
-pub type ForSend = (StoredTransaction, Option<Vec<u8>>);
+pub type ForSend = (StoredTransaction, Option<Bytes>);
 
 /// By station id, or else by the server's TGUID.
 fn find(conn: &Connection, id_or_tguid: &str) -> Result<Option<StoredTransaction>, Failure> {
@@ -252,7 +254,7 @@ impl Outbox {
 
     /// The stored request body, opened. `None`: no such transaction; `Purged` once the
     /// retention period dropped it.
-    pub fn payload(&self, id: &str) -> Result<Option<Vec<u8>>, OutboxError> {
+    pub fn payload(&self, id: &str) -> Result<Option<Bytes>, OutboxError> {
         let purged: Option<Option<i64>> = self.read(|conn| {
             Ok(conn
                 .prepare_cached("SELECT payload_purged_at FROM transactions WHERE id = ?1")?
@@ -265,11 +267,11 @@ impl Outbox {
     }
 
     /// Reads and opens the payload file of transaction `id`, `purged` or not.
-    fn open_payload(&self, id: &str, purged: bool) -> Result<Vec<u8>, OutboxError> {
+    fn open_payload(&self, id: &str, purged: bool) -> Result<Bytes, OutboxError> {
         if purged {
             return Err(OutboxError::Purged(id.to_string()));
         }
-        let (header, sealed) = match self.inner.spool.read(id) {
+        let file = match self.inner.spool.read(id) {
             Ok(Some(found)) => found,
             Ok(None) => return Err(OutboxError::PayloadMissing(id.to_string())),
             Err(e) => return Err(self.payload_file_error(id, e)),
@@ -279,10 +281,12 @@ impl Outbox {
             what: format!("transaction {id}"),
             source,
         };
-        if header.key_id != key.id() {
+        if file.key_id != key.id() {
             return Err(sealed_error(SealError::Forged));
         }
-        key.open(&payload_context(id), sealed).map_err(sealed_error)
+        let context = payload_context(id);
+        file.open(|cipher, nonce, data| key.open_in_place(&context, cipher, nonce, data))
+            .map_err(sealed_error)
     }
 
     pub(super) fn payload_file_error(&self, id: &str, source: std::io::Error) -> OutboxError {

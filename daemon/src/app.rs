@@ -66,7 +66,6 @@ pub enum AppError {
     Providers(String),
 }
 
-/// Resolves on SIGINT or SIGTERM.
 /// glibc's malloc gives freed memory back to the kernel eagerly: a thread's arena is trimmed
 /// (`madvise`) whenever its top grows past 128 KiB, and blocks from 128 KiB up are `mmap`ed
 /// and unmapped one by one. Each delivery handles a few buffers of that size (a sealed
@@ -89,6 +88,7 @@ pub fn tune_allocator() {
     }
 }
 
+/// Resolves on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]

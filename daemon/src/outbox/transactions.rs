@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use state_machine::{Millis, Mode};
 

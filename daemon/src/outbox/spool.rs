@@ -196,12 +196,13 @@ impl Spool {
         &self.dir
     }
 
-    /// Where `id`'s file is. Ids are made by the station (UUIDs; older databases' may differ)
-    /// and are checked anyway: nothing but letters, digits and dashes becomes a file name.
+    /// Where `id`'s file is, for messages (files are reached through the open directory).
+    /// Ids are made by the station (UUIDs; older databases' may differ) and are checked
+    /// anyway: nothing but letters, digits and dashes becomes a file name.
     pub(super) fn path(&self, id: &str) -> PathBuf {
         match is_file_name(id) {
             true => self.dir.join(id),
-            // A name no file has: reads find nothing, writes are refused.
+            // A name no file has.
             false => self.dir.join(".refused"),
         }
     }
@@ -296,18 +297,17 @@ impl Spool {
         }
         let name = file_name(id)?;
         // SAFETY: as in `open_at`.
-        let removed = unsafe { libc::unlinkat(self.handle.as_raw_fd(), name.as_ptr(), 0) };
-        let result = match removed {
-            -1 => Err(io::Error::last_os_error()),
-            _ => Ok(()),
-        };
-        match result {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        match unsafe { libc::unlinkat(self.handle.as_raw_fd(), name.as_ptr(), 0) } {
+            -1 => match io::Error::last_os_error() {
+                e if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                e => Err(e),
+            },
             _ => Ok(()),
         }
     }
 
-    /// The ids of every payload file.
+    /// The ids of every payload file (listed by path: this runs as the outbox opens, with
+    /// the directory just opened).
     pub(super) fn ids(&self) -> io::Result<Vec<String>> {
         let mut ids = Vec::new();
         for entry in std::fs::read_dir(&self.dir)? {

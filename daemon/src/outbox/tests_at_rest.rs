@@ -216,26 +216,12 @@ fn a_v3_database_keeps_its_chacha_payloads_attempts_and_summaries_when_migrated(
         .with(|c| Ok(c.query_row("SELECT COUNT(*) FROM payloads", [], |r| r.get(0))?))
         .unwrap();
     assert_eq!(in_table, 0);
-    let moved = outbox
-        .inner
-        .spool
-        .read("old")
-        .unwrap()
-        .unwrap()
-        .header()
-        .unwrap();
+    let moved = file_header(&outbox, "old");
     assert_eq!(moved.cipher, "chacha20-poly1305");
     assert_eq!((moved.cpf.as_str(), moved.timestamp), (CPF, 1));
     // New payloads are AES-256-GCM and say so.
     let id = outbox.enqueue(biometric_tx(CPF, 2)).unwrap();
-    let header = outbox
-        .inner
-        .spool
-        .read(&id)
-        .unwrap()
-        .unwrap()
-        .header()
-        .unwrap();
+    let header = file_header(&outbox, &id);
     assert_eq!(header.cipher, "aes-256-gcm");
     assert_eq!(
         outbox.payload(&id).unwrap().unwrap(),
@@ -553,4 +539,10 @@ fn payload_files_are_checked_against_their_rows_at_open() {
         outbox.payload(&purged),
         Err(OutboxError::Purged(_))
     ));
+}
+
+/// The header of `id`'s payload file, as written.
+fn file_header(outbox: &Outbox, id: &str) -> super::spool::Header {
+    let file = outbox.inner.spool.read(id).unwrap().unwrap();
+    file.header().unwrap()
 }
